@@ -1,0 +1,76 @@
+"""Tunable parameters of the protocol core, shared by the simulator and the runtime."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ChannelMode(StrEnum):
+    """What a channel promises its user."""
+
+    FIFO = "fifo"
+    """Reliable, delivered in sequence order."""
+    UNORDERED = "unordered"
+    """Reliable, delivered as it arrives."""
+    LOSSY = "lossy"
+    """No repair: gaps are reported as losses, duplicates still dropped."""
+
+    @property
+    def reliable(self) -> bool:
+        return self is not ChannelMode.LOSSY
+
+
+@dataclass(frozen=True, slots=True)
+class CoreConfig:
+    """Timers are in seconds of whatever clock the driver feeds as ``now``."""
+
+    mode: ChannelMode = ChannelMode.FIFO
+    window: int = 256
+    """Most unreleased items an origin may have on one channel before it is told
+    to wait. Also the width of the duplicate-suppression window per origin."""
+    reorder_limit: int = 4096
+    """Most out-of-order items a receiver buffers; later ones are dropped and
+    come back by retransmission."""
+    max_batch: int = 64
+    """Most items packed into one data frame."""
+    rto: float = 0.2
+    """First retransmission timeout; doubled on every retry up to ``rto_max``."""
+    rto_max: float = 2.0
+    ack_delay: float = 0.005
+    """How long a receiver may hold an ack to coalesce it with later ones."""
+    ack_every: int = 32
+    """Ack at once after this many unacknowledged items, whatever the delay."""
+    nack_interval: float = 0.1
+    """Least time between two NACKs of the same gap, and between a NACK-driven
+    retransmission and the next one of the same item."""
+    heartbeat_interval: float = 0.5
+    """Idle time after which a channel sender sends a heartbeat."""
+    suspect_after: float = 2.0
+    """Silence after which a peer is reported as suspected."""
+    loss_timeout: float = 0.5
+    """On lossy channels, how long a gap may stay open before it is declared lost."""
+    max_ranges: int = 32
+    """Most ranges carried in one ack field."""
+    epochs_per_origin: int = 4
+    """Duplicate-suppression records kept per origin: one per recent epoch."""
+
+    def __post_init__(self) -> None:
+        checks: list[tuple[str, bool]] = [
+            ("window", self.window >= 1),
+            ("reorder_limit", self.reorder_limit >= self.window),
+            ("max_batch", self.max_batch >= 1),
+            ("rto", self.rto > 0),
+            ("rto_max", self.rto_max >= self.rto),
+            ("ack_delay", self.ack_delay >= 0),
+            ("ack_every", self.ack_every >= 1),
+            ("nack_interval", self.nack_interval > 0),
+            ("heartbeat_interval", self.heartbeat_interval > 0),
+            ("suspect_after", self.suspect_after > self.heartbeat_interval),
+            ("loss_timeout", self.loss_timeout > 0),
+            ("max_ranges", self.max_ranges >= 1),
+            ("epochs_per_origin", self.epochs_per_origin >= 1),
+        ]
+        for name, ok in checks:
+            if not ok:
+                raise ValueError(f"{name}: out of range ({getattr(self, name)!r})")

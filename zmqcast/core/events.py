@@ -1,0 +1,57 @@
+"""Trace events and the output bundle every core call returns.
+
+An event is a flat JSON-serialisable dict. Every event has ``node``, ``inc``
+(the node's incarnation), ``kind``, ``lamport`` and ``time``; the other fields
+depend on the kind and are listed in README ("Event log"). The same records feed
+the console, the JSONL event log and the checkers, so a real run and a simulated
+run are checked by the same code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from zmqcast.core.frames import Frame
+
+Event: TypeAlias = dict[str, Any]
+
+# Kinds whose Lamport value is the result of a clock tick; the clock condition
+# requires these to be strictly increasing per node incarnation.
+TICKING_KINDS: frozenset[str] = frozenset({"multicast", "deliver", "duplicate"})
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A multicast message handed to the application, once per incarnation."""
+
+    origin: str
+    oepoch: int
+    oseq: int
+    lamport: int
+    sender_lamport: int
+    via: str
+    body: bytes
+
+
+@dataclass(slots=True)
+class Outputs:
+    """What one call into the core asks the driver to do.
+
+    ``frames`` are to be sent in order; ``deliveries`` go to the application;
+    ``events`` go to the trace.
+    """
+
+    frames: list[Frame] = field(default_factory=list)
+    deliveries: list[Delivery] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+
+    def extend(self, other: Outputs) -> None:
+        self.frames.extend(other.frames)
+        self.deliveries.extend(other.deliveries)
+        self.events.extend(other.events)
+
+
+def channel_name(src: str, dst: str) -> str:
+    """The printed name of the directed channel ``src -> dst``."""
+    return f"{src}>{dst}"

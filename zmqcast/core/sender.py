@@ -1,0 +1,272 @@
+"""The sending end of one directed channel: sequencing, window, retransmission.
+
+Items move through three states. *Sent* items are retransmitted on a timer
+with exponential backoff (and at once on a NACK) until the receiver reports them
+*received*. Received items stay buffered until the receiver *releases* them,
+which it does once it has taken full custody (see :mod:`zmqcast.core.multicast`);
+only then are they freed. If the receiver turns out to be a new incarnation,
+every unreleased item is renumbered from 1 into the new epoch and sent again.
+
+On ``lossy`` channels nothing is kept once sent; items wait only for the
+handshake that tells the sender its peer's incarnation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from zmqcast.core.config import CoreConfig
+from zmqcast.core.events import channel_name
+from zmqcast.core.frames import Ack, Data, Heartbeat, Item, Meta, Ranges
+from zmqcast.core.recorder import Recorder
+
+_NEVER = float("inf")
+
+
+@dataclass(slots=True)
+class _Entry:
+    seq: int
+    meta: Meta
+    body: bytes
+    tag: Any
+    received: bool = False
+    tries: int = 0
+    last_tx: float = -_NEVER
+    due: float = _NEVER
+
+
+@dataclass(slots=True)
+class SenderStats:
+    items: int = 0
+    frames: int = 0
+    retransmits: int = 0
+    heartbeats: int = 0
+    stale_acks: int = 0
+    bad_acks: int = 0
+    peer_restarts: int = 0
+
+
+class SendChannel:
+    """Sender side of channel ``src -> dst`` for the incarnation ``inc`` of ``src``."""
+
+    def __init__(self, src: str, dst: str, inc: int, cfg: CoreConfig, now: float) -> None:
+        self.src = src
+        self.dst = dst
+        self.inc = inc
+        self.cfg = cfg
+        self.name = channel_name(src, dst)
+        self.peer_inc = 0
+        self.stats = SenderStats()
+        self._reliable = cfg.mode.reliable
+        self._entries: dict[int, _Entry] = {}
+        self._unsent: list[_Entry] = []
+        self._next_seq = 1
+        self._recv_cum = 0
+        self._rel_cum = 0
+        self._last_tx = now
+        self._handshake_due = now
+        self._handshake_tries = 0
+        # A lower bound on the earliest retransmission due time; recomputed on tick.
+        self._rtx_due = _NEVER
+
+    # ----------------------------------------------------------------- queries
+    @property
+    def unreleased(self) -> int:
+        """Items held: waiting for the handshake, in flight, or not yet released."""
+        return len(self._entries) if self._reliable else len(self._unsent)
+
+    def has_room(self) -> bool:
+        """True while a new item from this node's own application fits the window."""
+        return self.unreleased < self.cfg.window
+
+    @property
+    def connected(self) -> bool:
+        """True once the peer's incarnation is known, so data can flow."""
+        return self.peer_inc != 0
+
+    def next_deadline(self) -> float:
+        if not self.connected:
+            return self._handshake_due
+        due = self._last_tx + self.cfg.heartbeat_interval
+        return min(due, self._rtx_due)
+
+    # ----------------------------------------------------------------- sending
+    def send(self, meta: Meta, body: bytes, tag: Any = None) -> int:
+        """Assign the next sequence number to an item and queue it.
+
+        The caller checks :meth:`has_room` for its own messages; relays bypass the
+        window because the upstream custody chain already bounds them.
+        Returns the sequence number.
+        """
+        seq = self._next_seq
+        self._next_seq = seq + 1
+        entry = _Entry(seq, meta, body, tag)
+        if self._reliable:
+            self._entries[seq] = entry
+        self._unsent.append(entry)
+        self.stats.items += 1
+        return seq
+
+    def flush(self, now: float, out: Recorder) -> None:
+        """Emit data frames for every queued item, if the peer is known."""
+        if not self._unsent or not self.connected:
+            return
+        pending = self._unsent
+        self._unsent = []
+        self._transmit(pending, now, out, retransmit=False)
+
+    def _transmit(self, entries: list[_Entry], now: float, out: Recorder, retransmit: bool) -> None:
+        cfg = self.cfg
+        batch = cfg.max_batch
+        for start in range(0, len(entries), batch):
+            chunk = entries[start : start + batch]
+            items = tuple(Item(e.seq, e.meta, e.body) for e in chunk)
+            out.frame(Data(self.src, self.dst, self.inc, self.peer_inc, items))
+            self.stats.frames += 1
+        if self._reliable:
+            for e in entries:
+                e.tries += 1
+                e.last_tx = now
+                e.due = now + min(cfg.rto * (2 ** (e.tries - 1)), cfg.rto_max)
+                self._rtx_due = min(self._rtx_due, e.due)
+        self._last_tx = now
+        if retransmit:
+            self.stats.retransmits += len(entries)
+            out.event(
+                "retransmit",
+                {"ch": self.name, "count": len(entries), "first": entries[0].seq},
+            )
+
+    # ----------------------------------------------------------------- timers
+    def tick(self, now: float, out: Recorder) -> None:
+        """Fire the handshake, retransmission and heartbeat timers that are due."""
+        cfg = self.cfg
+        if not self.connected:
+            if now >= self._handshake_due:
+                self._handshake_tries += 1
+                backoff = min(cfg.rto * (2 ** (self._handshake_tries - 1)), cfg.rto_max)
+                self._handshake_due = now + backoff
+                self._heartbeat(now, out)
+            return
+        if now >= self._rtx_due:
+            due: list[_Entry] = []
+            earliest = _NEVER
+            for e in self._entries.values():
+                if e.received or e.tries == 0:
+                    continue
+                if e.due <= now:
+                    due.append(e)
+                elif e.due < earliest:
+                    earliest = e.due
+            self._rtx_due = earliest
+            if due:
+                self._transmit(due, now, out, retransmit=True)
+        if now >= self._last_tx + cfg.heartbeat_interval:
+            self._heartbeat(now, out)
+
+    def _heartbeat(self, now: float, out: Recorder) -> None:
+        out.frame(Heartbeat(self.src, self.dst, self.inc, self.peer_inc, self._next_seq))
+        self.stats.heartbeats += 1
+        self._last_tx = now
+
+    # ----------------------------------------------------------------- acks
+    def on_ack(self, ack: Ack, now: float, out: Recorder) -> list[Any]:
+        """Apply a receiver report; return the tags of the items it released."""
+        if ack.dinc != self.inc or ack.inc < self.peer_inc:
+            self.stats.stale_acks += 1
+            return []
+        if ack.inc > self.peer_inc:
+            self._new_peer_epoch(ack.inc, now, out)
+            return []
+        if not self._reliable:
+            return []
+        last = self._next_seq - 1
+        if ack.ack > last or ack.rel > last or ack.rel > ack.ack:
+            self.stats.bad_acks += 1
+            return []
+        entries = self._entries
+        if ack.ack > self._recv_cum:
+            for s in range(self._recv_cum + 1, ack.ack + 1):
+                e = entries.get(s)
+                if e is not None:
+                    e.received = True
+            self._recv_cum = ack.ack
+        for s in self._range_members(ack.sack, self._recv_cum, last):
+            e = entries.get(s)
+            if e is not None:
+                e.received = True
+        released: list[Any] = []
+        if ack.rel > self._rel_cum:
+            for s in range(self._rel_cum + 1, ack.rel + 1):
+                e = entries.pop(s, None)
+                if e is not None:
+                    released.append(e.tag)
+            self._rel_cum = ack.rel
+        for s in self._range_members(ack.srel, self._rel_cum, last):
+            e = entries.pop(s, None)
+            if e is not None:
+                released.append(e.tag)
+        if ack.nack:
+            self._on_nack(ack.nack, now, out)
+        return released
+
+    def _range_members(self, ranges: Ranges, floor: int, last: int) -> list[int]:
+        """Sequence numbers named by ``ranges``, clipped to what could be buffered.
+
+        A hostile or corrupt ack may name huge ranges; clipping to the live
+        window keeps the work bounded by the buffer size.
+        """
+        members: list[int] = []
+        budget = len(self._entries)
+        for lo_raw, hi_raw in ranges:
+            lo = max(lo_raw, floor + 1)
+            hi = min(hi_raw, last)
+            if hi - lo + 1 > budget:
+                members.extend(s for s in self._entries if lo <= s <= hi)
+            elif lo <= hi:
+                members.extend(range(lo, hi + 1))
+        return members
+
+    def _on_nack(self, ranges: Ranges, now: float, out: Recorder) -> None:
+        holdoff = self.cfg.nack_interval
+        resend: list[_Entry] = []
+        for s in self._range_members(ranges, self._recv_cum, self._next_seq - 1):
+            e = self._entries.get(s)
+            if e is not None and not e.received and e.tries > 0 and now - e.last_tx >= holdoff:
+                resend.append(e)
+        if resend:
+            self._transmit(resend, now, out, retransmit=True)
+
+    def _new_peer_epoch(self, peer_inc: int, now: float, out: Recorder) -> None:
+        """The receiver is a new incarnation: renumber what it has not released."""
+        old = self.peer_inc
+        self.peer_inc = peer_inc
+        self._handshake_tries = 0
+        held = list(self._entries.values()) if self._reliable else list(self._unsent)
+        self._entries = {}
+        self._unsent = []
+        self._next_seq = 1
+        self._recv_cum = 0
+        self._rel_cum = 0
+        self._rtx_due = _NEVER
+        for e in held:
+            seq = self._next_seq
+            self._next_seq = seq + 1
+            fresh = _Entry(seq, e.meta, e.body, e.tag)
+            if self._reliable:
+                self._entries[seq] = fresh
+            self._unsent.append(fresh)
+        if old:
+            self.stats.peer_restarts += 1
+            out.event(
+                "peer_epoch",
+                {
+                    "ch": self.name,
+                    "peer": self.dst,
+                    "old": old,
+                    "new": peer_inc,
+                    "resent": len(held),
+                },
+            )
+        self.flush(now, out)

@@ -1,0 +1,371 @@
+"""The deterministic cluster simulator: N node cores on virtual time.
+
+One seeded :class:`random.Random` drives everything: the workload's send times,
+the network's faults and the crash and partition schedule. Events are processed
+from a heap ordered by ``(time, insertion order)``, so the same parameters give
+the same trace, byte for byte.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from zmqcast.check import CheckReport, check_multicast
+from zmqcast.core.config import ChannelMode, CoreConfig
+from zmqcast.core.events import Event, Outputs
+from zmqcast.core.node import NodeCore
+from zmqcast.sim.network import FaultModel, SimNetwork
+from zmqcast.topology import build, in_neighbours, node_names, strongly_connected
+
+_NEVER = float("inf")
+SIM = "sim"
+
+
+@dataclass(frozen=True, slots=True)
+class SimParams:
+    """Everything that determines a simulated run."""
+
+    nodes: int = 3
+    messages: int = 10
+    loss: float = 0.0
+    dup: float = 0.0
+    reorder: bool = False
+    topology: str = "mesh"
+    channel: ChannelMode = ChannelMode.FIFO
+    partition: bool = False
+    crash: bool = False
+    seed: int = 0
+    send_interval: float = 0.01
+    """Mean virtual time between two multicasts of one node."""
+    max_time: float = 900.0
+    """Virtual time by which the run must be quiet; past it, liveness fails."""
+
+    def __post_init__(self) -> None:
+        if self.nodes < 2:
+            raise ValueError("nodes: need at least 2")
+        if self.messages < 0:
+            raise ValueError("messages: must not be negative")
+        if self.send_interval <= 0:
+            raise ValueError("send_interval: must be positive")
+
+    def command(self) -> str:
+        """The CLI command that replays exactly this run."""
+        parts = [
+            "zmqcast sim",
+            f"--nodes {self.nodes}",
+            f"--messages {self.messages}",
+            f"--loss {self.loss:g}",
+            f"--dup {self.dup:g}",
+        ]
+        if self.reorder:
+            parts.append("--reorder")
+        parts += [f"--topology {self.topology}", f"--channel {self.channel.value}"]
+        if self.partition:
+            parts.append("--partition")
+        if self.crash:
+            parts.append("--crash")
+        parts.append(f"--seed {self.seed}")
+        return " ".join(parts)
+
+
+@dataclass(slots=True)
+class SimResult:
+    params: SimParams
+    events: list[Event]
+    report: CheckReport
+    summary: dict[str, Any]
+    quiesced: bool
+    end_time: float
+
+    @property
+    def ok(self) -> bool:
+        return self.quiesced and self.report.ok
+
+
+@dataclass(order=True, slots=True)
+class _Scheduled:
+    time: float
+    order: int
+    kind: str = field(compare=False)
+    node: str = field(compare=False)
+    data: Any = field(compare=False, default=None)
+
+
+class Simulation:
+    """Runs one :class:`SimParams` to quiescence and checks the trace."""
+
+    CHECK_EVERY = 0.05
+
+    def __init__(self, params: SimParams, cfg: CoreConfig | None = None) -> None:
+        self.params = params
+        self.cfg = cfg or CoreConfig(mode=params.channel)
+        if self.cfg.mode is not params.channel:
+            raise ValueError("cfg.mode: must match the simulated channel mode")
+        self.rng = random.Random(params.seed)
+        self.names = node_names(params.nodes)
+        self.topology = build(params.topology, self.names)
+        if not strongly_connected(self.topology):
+            raise ValueError(f"topology: {params.topology} is not strongly connected")
+        self.incoming = in_neighbours(self.topology)
+        self.net = SimNetwork(
+            FaultModel(loss=params.loss, dup=params.dup, reorder=params.reorder), self.rng
+        )
+        self.events: list[Event] = []
+        self.cores: dict[str, NodeCore | None] = {n: None for n in self.names}
+        self.incarnation: dict[str, int] = {n: 0 for n in self.names}
+        self.remaining: dict[str, int] = {n: params.messages for n in self.names}
+        self.blocked: dict[str, bool] = {n: False for n in self.names}
+        self.crashes = 0
+        self.partitions = 0
+        self.retired_retransmits = 0
+        self.retired_losses = 0
+        self._queue: list[_Scheduled] = []
+        self._order = 0
+        self._timer: dict[str, float] = {n: _NEVER for n in self.names}
+        self._pending_faults = 0
+        self._last_data = 0.0
+        # Bumped at every boot so that a send chain from a crashed incarnation dies.
+        self._send_token: dict[str, int] = {n: 0 for n in self.names}
+        self.now = 0.0
+
+    # ------------------------------------------------------------- scheduling
+    def _push(self, time: float, kind: str, node: str, data: Any = None) -> None:
+        self._order += 1
+        heapq.heappush(self._queue, _Scheduled(time, self._order, kind, node, data))
+
+    def _plan(self) -> None:
+        rng = self.rng
+        p = self.params
+        phase = max(p.messages * p.send_interval, 0.5)
+        for name in self.names:
+            self._push(0.0, "boot", name)
+            if p.messages:
+                self._push(rng.uniform(0.0, p.send_interval), "send", name, 1)
+        if p.crash:
+            for _ in range(max(1, p.nodes // 3)):
+                self._push(rng.uniform(0.05, phase), "crash", rng.choice(self.names))
+                self._pending_faults += 1
+        if p.partition:
+            for _ in range(1 + rng.randrange(2)):
+                self._push(rng.uniform(0.05, phase), "partition", SIM)
+                self._pending_faults += 1
+        self._push(self.CHECK_EVERY, "check", SIM)
+
+    # ------------------------------------------------------------- main loop
+    def run(self) -> SimResult:
+        self._plan()
+        quiesced = False
+        while self._queue:
+            ev = heapq.heappop(self._queue)
+            self.now = ev.time
+            if ev.kind == "check":
+                if self._quiet():
+                    quiesced = True
+                    break
+                if self.now >= self.params.max_time:
+                    break
+                self._push(self.now + self.CHECK_EVERY, "check", SIM)
+                continue
+            self._handle(ev)
+        return self._result(quiesced)
+
+    def _handle(self, ev: _Scheduled) -> None:
+        kind = ev.kind
+        node = ev.node
+        if kind == "frame":
+            core = self.cores[node]
+            if core is None:
+                self.net.counts.to_down_node += 1
+                return
+            self._apply(core, core.receive(ev.data, self.now))
+        elif kind == "tick":
+            core = self.cores[node]
+            if core is None or ev.data != core.inc or ev.time != self._timer[node]:
+                return
+            self._timer[node] = _NEVER
+            self._apply(core, core.tick(self.now))
+        elif kind == "send":
+            if ev.data == self._send_token[node]:
+                self._try_send(node)
+        elif kind == "boot":
+            self._boot(node)
+        elif kind == "crash":
+            self._crash(node)
+        elif kind == "restart":
+            self._pending_faults -= 1
+            self._boot(node)
+        elif kind == "partition":
+            self._partition()
+        elif kind == "heal":
+            self._pending_faults -= 1
+            self.net.heal()
+            self._sim_event("heal", {})
+        else:  # pragma: no cover - the planner only creates the kinds above
+            raise AssertionError(kind)
+
+    def _apply(self, core: NodeCore, out: Outputs) -> None:
+        """Record the core's events, put its frames on the network, re-arm its timer."""
+        self.events.extend(out.events)
+        now = self.now
+        for frame in out.frames:
+            if frame.kind == "data":
+                self._last_data = now
+            for at in self.net.arrivals(frame.src, frame.dst, frame.kind, now):
+                self._push(at, "frame", frame.dst, frame)
+        name = core.id
+        if self.blocked[name] and core.can_multicast():
+            self.blocked[name] = False
+            self._try_send(name)
+        due = core.next_deadline()
+        if due < self._timer[name]:
+            at = max(due, now)
+            self._timer[name] = at
+            self._push(at, "tick", name, core.inc)
+
+    # ------------------------------------------------------------- workload
+    def _try_send(self, name: str) -> None:
+        core = self.cores[name]
+        if core is None or self.remaining[name] == 0:
+            return
+        if not core.can_multicast():
+            self.blocked[name] = True
+            return
+        number = self.params.messages - self.remaining[name] + 1
+        self.remaining[name] -= 1
+        self._apply(core, core.multicast(f"{name} says #{number}".encode(), self.now))
+        if self.remaining[name]:
+            gap = self.rng.expovariate(1.0 / self.params.send_interval)
+            self._push(self.now + gap, "send", name, self._send_token[name])
+
+    # ------------------------------------------------------------- faults
+    def _boot(self, name: str) -> None:
+        self.incarnation[name] += 1
+        core = NodeCore(
+            name,
+            self.incarnation[name],
+            self.topology[name],
+            self.incoming[name],
+            self.cfg,
+            self.now,
+        )
+        self.cores[name] = core
+        self._timer[name] = _NEVER
+        self._send_token[name] += 1
+        self._apply(core, core.start(self.now))
+        if self.remaining[name] and self.incarnation[name] > 1:
+            self._push(self.now, "send", name, self._send_token[name])
+
+    def _crash(self, name: str) -> None:
+        core = self.cores[name]
+        if core is None:
+            self._pending_faults -= 1
+            return
+        self.crashes += 1
+        self.retired_retransmits += sum(s.stats.retransmits for s in core.senders.values())
+        self.retired_losses += sum(r.stats.lost for r in core.receivers.values())
+        self.events.append(
+            {
+                "node": name,
+                "inc": core.inc,
+                "kind": "crash",
+                "lamport": core.clock.value,
+                "time": round(self.now, 6),
+            }
+        )
+        self.cores[name] = None
+        self.blocked[name] = False
+        self._push(self.now + self.rng.uniform(0.2, 2.0), "restart", name)
+
+    def _partition(self) -> None:
+        if self.net.partitioned:
+            self._pending_faults -= 1
+            return
+        names = list(self.names)
+        self.rng.shuffle(names)
+        cut = self.rng.randint(1, len(names) - 1)
+        side_a, side_b = sorted(names[:cut]), sorted(names[cut:])
+        self.net.partition(side_a, side_b)
+        self.partitions += 1
+        self._sim_event("partition", {"sides": [side_a, side_b]})
+        self._push(self.now + self.rng.uniform(0.5, 3.0), "heal", SIM)
+
+    def _sim_event(self, kind: str, fields: dict[str, Any]) -> None:
+        ev: Event = {"node": SIM, "inc": 0, "kind": kind, "lamport": 0, "time": round(self.now, 6)}
+        ev.update(fields)
+        self.events.append(ev)
+
+    # ------------------------------------------------------------- ending
+    def _quiet(self) -> bool:
+        """True once nothing is left to send, repair or report."""
+        if self._pending_faults or self.net.partitioned:
+            return False
+        if any(self.remaining.values()) or any(self.blocked.values()):
+            return False
+        cfg = self.cfg
+        if cfg.mode is ChannelMode.LOSSY:
+            settle = 3 * cfg.heartbeat_interval + 2 * cfg.loss_timeout
+            if self.now < self._last_data + settle:
+                return False
+        for core in self.cores.values():
+            if core is None:
+                return False
+            for s in core.senders.values():
+                if s.unreleased or not s.connected:
+                    return False
+            for r in core.receivers.values():
+                if r.buffered or (r.next_deadline() < _NEVER and cfg.mode is ChannelMode.LOSSY):
+                    return False
+        return True
+
+    def _result(self, quiesced: bool) -> SimResult:
+        p = self.params
+        report = check_multicast(
+            self.events, reliable=p.channel.reliable, fifo=p.channel is ChannelMode.FIFO
+        )
+        live = [c for c in self.cores.values() if c is not None]
+        retransmits = self.retired_retransmits + sum(
+            s.stats.retransmits for c in live for s in c.senders.values()
+        )
+        channel_losses = self.retired_losses + sum(
+            r.stats.lost for c in live for r in c.receivers.values()
+        )
+        kinds = self.net.counts.by_kind
+        multicasts = sum(1 for e in self.events if e["kind"] == "multicast")
+        delivered = sum(1 for e in self.events if e["kind"] == "deliver")
+        summary: dict[str, Any] = {
+            "command": p.command(),
+            "virtual_time": round(self.now, 3),
+            "quiesced": quiesced,
+            "multicasts": multicasts,
+            "deliveries": delivered,
+            "frames": {
+                "total": self.net.counts.frames,
+                "data": kinds.get("data", 0),
+                "ack": kinds.get("ack", 0),
+                "hb": kinds.get("hb", 0),
+            },
+            "retransmitted_items": retransmits,
+            "faults": {
+                "dropped": self.net.counts.dropped,
+                "duplicated": self.net.counts.duplicated,
+                "reordered": self.net.counts.reordered,
+                "partition_drops": self.net.counts.partitioned,
+                "to_down_node": self.net.counts.to_down_node,
+                "partitions": self.partitions,
+                "crashes": self.crashes,
+            },
+            "losses": {
+                "declared_by_channels": channel_losses,
+                "missing_deliveries": sum(r.expected_losses for r in report.results),
+            },
+            "invariants": {r.name: ("held" if r.held else "VIOLATED") for r in report.results},
+        }
+        return SimResult(p, self.events, report, summary, quiesced, self.now)
+
+
+def simulate(params: SimParams, cfg: CoreConfig | None = None) -> SimResult:
+    """Run one simulation and check it."""
+    return Simulation(params, cfg).run()

@@ -1,0 +1,107 @@
+"""Directed link graphs: the named shapes and the strong-connectivity check.
+
+A topology maps each node id to its out-neighbours, in a fixed order. Flooding
+reaches every node from every origin exactly when the graph is strongly
+connected, so every configured or generated topology must pass
+:func:`strongly_connected`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+
+Topology = dict[str, list[str]]
+
+SHAPES: tuple[str, ...] = ("mesh", "ring", "line", "squares")
+
+
+def node_names(count: int) -> list[str]:
+    """The default node ids ``P1..Pn``."""
+    return [f"P{i}" for i in range(1, count + 1)]
+
+
+def mesh(nodes: Sequence[str]) -> Topology:
+    """Every node links to every other node."""
+    return {n: [m for m in nodes if m != n] for n in nodes}
+
+
+def ring(nodes: Sequence[str]) -> Topology:
+    """A directed ring: each node links only to the next one."""
+    count = len(nodes)
+    return {n: [nodes[(i + 1) % count]] for i, n in enumerate(nodes)} if count > 1 else {}
+
+
+def line(nodes: Sequence[str]) -> Topology:
+    """A chain with links both ways between neighbours."""
+    out: Topology = {n: [] for n in nodes}
+    for a, b in itertools.pairwise(nodes):
+        out[a].append(b)
+        out[b].append(a)
+    return out
+
+
+def squares(nodes: Sequence[str]) -> Topology:
+    """Two squares (bidirectional 4-cycles) joined by one bidirectional link.
+
+    Needs exactly 8 nodes: ``n0..n3`` form one square, ``n4..n7`` the other,
+    and ``n2 <-> n4`` joins them.
+    """
+    if len(nodes) != 8:
+        raise ValueError("squares: needs exactly 8 nodes")
+    out: Topology = {n: [] for n in nodes}
+
+    def link(a: str, b: str) -> None:
+        out[a].append(b)
+        out[b].append(a)
+
+    for base in (0, 4):
+        for i in range(4):
+            link(nodes[base + i], nodes[base + (i + 1) % 4])
+    link(nodes[2], nodes[4])
+    return out
+
+
+def build(shape: str, nodes: Sequence[str]) -> Topology:
+    """The topology of the named ``shape`` over ``nodes``."""
+    if shape == "mesh":
+        return mesh(nodes)
+    if shape == "ring":
+        return ring(nodes)
+    if shape == "line":
+        return line(nodes)
+    if shape == "squares":
+        return squares(nodes)
+    raise ValueError(f"topology: unknown shape {shape!r} (expected one of {', '.join(SHAPES)})")
+
+
+def in_neighbours(topology: Mapping[str, Sequence[str]]) -> Topology:
+    """For each node, the nodes that link to it, in node order."""
+    incoming: Topology = {n: [] for n in topology}
+    for src, dsts in topology.items():
+        for dst in dsts:
+            incoming[dst].append(src)
+    return incoming
+
+
+def _reachable(start: str, edges: Mapping[str, Sequence[str]]) -> set[str]:
+    seen = {start}
+    stack = [start]
+    while stack:
+        for nxt in edges.get(stack.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                stack.append(nxt)
+    return seen
+
+
+def strongly_connected(topology: Mapping[str, Sequence[str]]) -> bool:
+    """True if every node can reach every other node along the links."""
+    nodes = list(topology)
+    if len(nodes) <= 1:
+        return True
+    everyone = set(nodes)
+    return (
+        _reachable(nodes[0], topology) == everyone
+        and _reachable(nodes[0], in_neighbours(topology)) == everyone
+    )

@@ -1,0 +1,352 @@
+"""Byte encoding of channel-layer frames (wire format version 1).
+
+This module turns the frame values of :mod:`zmqcast.core.frames` into ZeroMQ
+multipart messages and back. It is the only place that knows the byte layout;
+the core and the simulator handle values only.
+
+Message layout
+==============
+
+A frame is one ZeroMQ multipart message::
+
+    [header, body_1, ..., body_n]
+
+``header`` is a JSON object (RFC 8259, UTF-8, produced by orjson) and
+``body_i`` are raw bytes. Bodies are opaque: they are never re-encoded, and a
+relaying node forwards the very ``bytes`` objects it received.
+
+Header fields common to every kind
+----------------------------------
+
+========  ======  ==========================================================
+field     type    meaning
+========  ======  ==========================================================
+``v``     int     format version, exactly ``1``
+``k``     str     frame kind: ``"data"``, ``"hb"`` or ``"ack"``
+``src``   str     node id of the sender of this frame (1 to 64 characters)
+``dst``   str     node id of its destination (1 to 64 characters)
+``inc``   int     sender's incarnation, ``>= 1``
+``dinc``  int     destination's incarnation as the sender knows it,
+                  ``>= 0`` (``0`` = unknown)
+========  ======  ==========================================================
+
+Kind ``"data"`` (:class:`~zmqcast.core.frames.Data`)
+    ``items``: non-empty list of objects ``{"s": seq, "m": meta}`` where
+    ``seq`` is an int ``>= 1`` and ``meta`` a JSON object (the upper layer's
+    header, passed through as is). Item ``i`` of the list owns body part
+    ``i``, so the message has exactly ``1 + len(items)`` parts. Several items
+    in one message is how batching works.
+
+Kind ``"hb"`` (:class:`~zmqcast.core.frames.Heartbeat`)
+    ``next``: int ``>= 1``, the next sequence number the sender will assign.
+    No body parts.
+
+Kind ``"ack"`` (:class:`~zmqcast.core.frames.Ack`)
+    ``ack``, ``rel``: ints ``>= 0`` (cumulative received / released).
+    ``sack``, ``srel``, ``nack``: optional lists of ``[lo, hi]`` int pairs
+    with ``1 <= lo <= hi`` (inclusive ranges), at most ``max_items`` pairs
+    per list; the encoder omits a list when it is empty and the decoder reads
+    a missing one (or ``[]``, but not ``null``) as empty. No body parts.
+
+Every integer in the header (outside ``meta``) must be at most
+``2**53 - 1`` (:data:`MAX_INT`), the largest integer that every JSON
+implementation represents exactly. JSON ``true``/``false`` are not integers,
+and ``1.0`` is not an integer either.
+
+Validation
+==========
+
+:func:`decode` checks syntax, types and bounds, and raises :class:`FrameError`
+(never any other exception) for anything else, with a short ``reason``:
+
+==================  ========================================================
+reason              cause
+==================  ========================================================
+``parts``           no parts, a part that is not ``bytes``, more parts than
+                    ``1 + max_items``, or a part count that does not match
+                    the kind (``1 + len(items)`` for data, ``1`` otherwise)
+``size``            the parts add up to more than ``max_size`` bytes
+``json``            the header is not UTF-8 or not valid JSON
+``header``          the header is valid JSON but not an object
+``version``         ``v`` is missing or is not the integer ``1``
+``kind``            ``k`` is missing or not a known kind
+``items``           a data frame with more than ``max_items`` items
+``field:<name>``    field ``<name>`` is missing, has the wrong type or is out
+                    of range: ``field:items`` for an ``items`` that is not a
+                    non-empty list of objects, ``field:items.s`` /
+                    ``field:items.m`` for an item's sequence number / meta,
+                    ``field:sack`` (etc.) for a malformed or too long range
+                    list
+==================  ========================================================
+
+Header fields that this version does not know are ignored, in the header and
+in item objects alike, so a newer sender may add optional fields without
+breaking older receivers. The decoder does not check relations between fields
+(``rel <= ack``, ranges sorted or above ``ack``, distinct sequence numbers in
+a batch, the contents of ``meta``): those are protocol matters for the core,
+which treats frames from the network as untrusted anyway.
+
+Evolution
+=========
+
+New frame kinds get a new ``k`` value and keep ``v = 1``; a decoder that
+predates a kind rejects it with reason ``kind``, and the transport is
+expected to count and drop such frames, so mixed versions degrade to
+ignoring the new feature instead of misreading it. This is the intended home
+for snapshot control frames (markers, kind ``"mark"`` or similar) should
+they need to travel outside the reliable item stream; markers that must
+respect per-channel FIFO order can instead ride as data items with their own
+``meta["t"]``. Batching needs no new kind: it is the ``items`` list. A
+change that existing decoders would misread bumps ``v``.
+
+:func:`encode` trusts its input (values built by the core): it performs no
+validation, and only fails with a ``TypeError`` (orjson's ``JSONEncodeError``
+if a ``meta`` is not JSON-serialisable, e.g. has non-``str`` keys or integers
+beyond 64 bits; a plain ``TypeError`` for a value that is not a frame).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+
+from zmqcast.core.frames import Ack, Data, Frame, Heartbeat, Item, Ranges
+
+__all__ = [
+    "MAX_INT",
+    "MAX_NODE_ID",
+    "VERSION",
+    "FrameError",
+    "decode",
+    "encode",
+]
+
+VERSION = 1
+"""Value of the ``v`` header field."""
+
+MAX_INT = (1 << 53) - 1
+"""Largest integer accepted in a header field (outside ``meta``)."""
+
+MAX_NODE_ID = 64
+"""Longest node id, in characters."""
+
+_dumps = orjson.dumps
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
+
+
+class FrameError(ValueError):
+    """A message that is not a valid frame.
+
+    ``reason`` is a short machine-readable code (see the module docstring),
+    suitable as a counter label; the message text is for humans.
+    """
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+    def __reduce__(self) -> tuple[type[FrameError], tuple[str, str]]:
+        return (FrameError, (self.reason, self.detail))
+
+
+# --------------------------------------------------------------------- encode
+def encode(frame: Frame) -> list[bytes]:
+    """Encode ``frame`` as the parts of one multipart message.
+
+    Data bodies are placed in the result as the same objects, not copies.
+    """
+    if type(frame) is Data:
+        items = frame.items
+        header: dict[str, Any] = {
+            "v": VERSION,
+            "k": "data",
+            "src": frame.src,
+            "dst": frame.dst,
+            "inc": frame.inc,
+            "dinc": frame.dinc,
+            "items": [{"s": it.seq, "m": it.meta} for it in items],
+        }
+        parts = [_dumps(header)]
+        parts.extend([it.body for it in items])
+        return parts
+    if type(frame) is Heartbeat:
+        return [
+            _dumps(
+                {
+                    "v": VERSION,
+                    "k": "hb",
+                    "src": frame.src,
+                    "dst": frame.dst,
+                    "inc": frame.inc,
+                    "dinc": frame.dinc,
+                    "next": frame.next,
+                }
+            )
+        ]
+    if type(frame) is Ack:
+        header = {
+            "v": VERSION,
+            "k": "ack",
+            "src": frame.src,
+            "dst": frame.dst,
+            "inc": frame.inc,
+            "dinc": frame.dinc,
+            "ack": frame.ack,
+            "rel": frame.rel,
+        }
+        if frame.sack:
+            header["sack"] = frame.sack
+        if frame.srel:
+            header["srel"] = frame.srel
+        if frame.nack:
+            header["nack"] = frame.nack
+        return [_dumps(header)]
+    raise TypeError(f"not a frame: {type(frame).__name__}")
+
+
+# --------------------------------------------------------------------- decode
+def _show(value: object) -> str:
+    """A short, cheap description of an offending value for error messages."""
+    if type(value) is str:
+        return repr(value[:32])
+    if value is None or type(value) in (bool, int, float):
+        return repr(value)
+    return type(value).__name__
+
+
+def _common(h: dict[str, Any]) -> tuple[str, str, int, int]:
+    """The ``src``, ``dst``, ``inc`` and ``dinc`` fields, validated."""
+    src = h.get("src")
+    if type(src) is not str or not 0 < len(src) <= MAX_NODE_ID:
+        raise FrameError("field:src")
+    dst = h.get("dst")
+    if type(dst) is not str or not 0 < len(dst) <= MAX_NODE_ID:
+        raise FrameError("field:dst")
+    inc = h.get("inc")
+    if type(inc) is not int or not 1 <= inc <= MAX_INT:
+        raise FrameError("field:inc")
+    dinc = h.get("dinc")
+    if type(dinc) is not int or not 0 <= dinc <= MAX_INT:
+        raise FrameError("field:dinc")
+    return src, dst, inc, dinc
+
+
+def _int(h: dict[str, Any], name: str, lo: int) -> int:
+    value = h.get(name)
+    if type(value) is not int or not lo <= value <= MAX_INT:
+        raise FrameError(f"field:{name}")
+    return value
+
+
+def _ranges(h: dict[str, Any], name: str, max_ranges: int) -> Ranges:
+    raw = h.get(name)
+    if raw is None:
+        if name in h:  # an explicit null is a type error, not "absent"
+            raise FrameError(f"field:{name}")
+        return ()
+    if type(raw) is not list or len(raw) > max_ranges:
+        raise FrameError(f"field:{name}")
+    out: list[tuple[int, int]] = []
+    append = out.append
+    for pair in raw:
+        if type(pair) is not list or len(pair) != 2:
+            raise FrameError(f"field:{name}", "range is not a [lo, hi] pair")
+        lo, hi = pair
+        if type(lo) is not int or type(hi) is not int or not 1 <= lo <= hi <= MAX_INT:
+            raise FrameError(f"field:{name}", "range bounds")
+        append((lo, hi))
+    return tuple(out)
+
+
+def _decode_data(h: dict[str, Any], parts: Sequence[bytes], max_items: int) -> Data:
+    src, dst, inc, dinc = _common(h)
+    items = h.get("items")
+    if type(items) is not list or not items:
+        raise FrameError("field:items")
+    n = len(items)
+    if n > max_items:
+        raise FrameError("items", f"{n} > {max_items}")
+    if len(parts) != n + 1:
+        raise FrameError("parts", f"{len(parts)} parts for {n} items")
+    out: list[Item] = []
+    append = out.append
+    for i in range(n):
+        it = items[i]
+        if type(it) is not dict:
+            raise FrameError("field:items")
+        seq = it.get("s")
+        if type(seq) is not int or not 1 <= seq <= MAX_INT:
+            raise FrameError("field:items.s")
+        meta = it.get("m")
+        if type(meta) is not dict:
+            raise FrameError("field:items.m")
+        append(Item(seq, meta, parts[i + 1]))
+    return Data(src, dst, inc, dinc, tuple(out))
+
+
+def _decode_hb(h: dict[str, Any], parts: Sequence[bytes], max_items: int) -> Heartbeat:
+    if len(parts) != 1:
+        raise FrameError("parts", f"{len(parts)} parts for a heartbeat")
+    return Heartbeat(
+        *_common(h),
+        _int(h, "next", 1),
+    )
+
+
+def _decode_ack(h: dict[str, Any], parts: Sequence[bytes], max_items: int) -> Ack:
+    if len(parts) != 1:
+        raise FrameError("parts", f"{len(parts)} parts for an ack")
+    return Ack(
+        *_common(h),
+        ack=_int(h, "ack", 0),
+        rel=_int(h, "rel", 0),
+        sack=_ranges(h, "sack", max_items),
+        srel=_ranges(h, "srel", max_items),
+        nack=_ranges(h, "nack", max_items),
+    )
+
+
+_DECODERS: dict[str, Callable[[dict[str, Any], Sequence[bytes], int], Frame]] = {
+    "data": _decode_data,
+    "hb": _decode_hb,
+    "ack": _decode_ack,
+}
+
+
+def decode(parts: Sequence[bytes], *, max_size: int = 1 << 20, max_items: int = 1024) -> Frame:
+    """Decode and validate one multipart message.
+
+    ``max_size`` bounds the summed length of all parts, ``max_items`` the
+    number of items of a data frame (and of ranges in each ack range list).
+    Data bodies are returned as the very part objects passed in.
+
+    Raises :class:`FrameError`, and nothing else, for any invalid message.
+    """
+    n = len(parts)
+    if n == 0 or n > max_items + 1:
+        raise FrameError("parts", f"{n} parts")
+    size = 0
+    for p in parts:
+        if not isinstance(p, bytes):
+            raise FrameError("parts", "a part is not bytes")
+        size += len(p)
+    if size > max_size:
+        raise FrameError("size", f"{size} > {max_size} bytes")
+    try:
+        h = _loads(parts[0])
+    except _JSONDecodeError as exc:
+        raise FrameError("json", str(exc)) from None
+    if type(h) is not dict:
+        raise FrameError("header", "not a JSON object")
+    v = h.get("v")
+    if type(v) is not int or v != VERSION:
+        raise FrameError("version", _show(v))
+    k = h.get("k")
+    decoder = _DECODERS.get(k) if type(k) is str else None
+    if decoder is None:
+        raise FrameError("kind", _show(k))
+    return decoder(h, parts, max_items)
