@@ -84,6 +84,24 @@ def in_neighbours(topology: Mapping[str, Sequence[str]]) -> Topology:
     return incoming
 
 
+def echo_neighbours(topology: Mapping[str, Sequence[str]], node: str) -> list[str]:
+    """The out-neighbours ``o`` of ``node`` to which it must echo ``o``'s messages.
+
+    If ``o`` crashes mid-multicast, the copies it did send must still reach
+    every other node. ``node`` spreads its copy by relaying, which covers
+    everything it can reach without ``o``; if that is not everyone, it echoes
+    the message back to ``o`` as well, so that ``o``'s next incarnation floods it.
+    """
+    echoes: list[str] = []
+    for origin in topology.get(node, ()):
+        if node not in topology.get(origin, ()):
+            continue  # origin never sends to node directly
+        without = {n: [m for m in out if m != origin] for n, out in topology.items() if n != origin}
+        if _reachable(node, without) != set(without):
+            echoes.append(origin)
+    return echoes
+
+
 def _reachable(start: str, edges: Mapping[str, Sequence[str]]) -> set[str]:
     seen = {start}
     stack = [start]

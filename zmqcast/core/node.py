@@ -19,6 +19,15 @@ downstream. Two things follow:
   released everywhere, so at most ``window`` messages per origin are alive in
   the whole cluster. Relays bypass the window (they never wait), which rules
   out the cyclic waits that bounded relay buffers would create.
+
+An origin that crashes mid-multicast has no upstream to resend for it. Where
+the topology lets a node reach every other node without passing through the
+origin, its relays already spread the message. Where it does not (a line, two
+rings joined by a bridge), the node also *echoes* a message received straight
+from its origin back to that origin (``echo_to``). The origin holds each echo
+unreleased until all of its own sends of that message were received, so if it
+crashes first, the echo is resent to its next incarnation, which floods it on.
+Holding depends only on receipts, never on releases, so no cyclic wait arises.
 """
 
 from __future__ import annotations
@@ -51,6 +60,16 @@ class _Custody:
     inc: int
     seq: int
     pending: int
+
+
+@dataclass(slots=True)
+class _Own:
+    """One of this node's own multicasts whose sends are not all received yet."""
+
+    oseq: int
+    unreceived: int
+    held: list[tuple[str, int, int]] = field(default_factory=list)
+    """Echoes of it that came back, each ``(src, inc, seq)``, released at 0."""
 
 
 @dataclass(slots=True)
@@ -91,7 +110,11 @@ class NodeCore:
         in_peers: Sequence[str],
         cfg: CoreConfig,
         now: float,
+        echo_to: Sequence[str] = (),
     ) -> None:
+        """``echo_to`` lists the out-neighbours to which a message received
+        straight from them as its origin is echoed back (see the module doc;
+        :func:`zmqcast.topology.echo_neighbours` computes it)."""
         if inc < 1:
             raise ValueError("inc: an incarnation number starts at 1")
         self.id = node_id
@@ -105,6 +128,8 @@ class NodeCore:
         self.dedup = Deduplicator(cfg.window, cfg.epochs_per_origin)
         self.stats = NodeStats()
         self._custody_enabled = cfg.mode.reliable
+        self._echo_to = frozenset(p for p in echo_to if p in self.senders)
+        self._own: dict[int, _Own] = {}
         self._own_seq = 0
         self._now = now
         self._out = Outputs()
@@ -152,8 +177,14 @@ class NodeCore:
         self.event(
             "multicast", {"origin": self.id, "oepoch": self.inc, "oseq": seq, "size": len(body)}
         )
-        for sender in self.senders.values():
-            sender.send(meta, body)
+        if self._custody_enabled and self.senders:
+            own = _Own(seq, len(self.senders))
+            self._own[seq] = own
+            for sender in self.senders.values():
+                sender.send(meta, body, own, want_receipt=True)
+        else:
+            for sender in self.senders.values():
+                sender.send(meta, body)
         return self._finish()
 
     def receive(self, frame: Frame, now: float) -> Outputs:
@@ -213,8 +244,11 @@ class NodeCore:
                 self.stats.unknown_peer += 1
                 return
             self._heard(frame.src, now)
-            for tag in sender.on_ack(frame, now, self):
-                if tag is not None:
+            outcome = sender.on_ack(frame, now, self)
+            for tag in outcome.received:
+                self._own_received(tag, now)
+            for tag in outcome.released:
+                if type(tag) is _Custody:
                     self._relay_released(tag, now)
             return
         receiver = self.receivers.get(frame.src)
@@ -274,7 +308,11 @@ class NodeCore:
                 self.stats.stale_epoch += 1
             self.stats.duplicates += 1
             self.event("duplicate", ids)
-            receiver.release(receiver.peer_inc, item.seq, now)
+            own = self._own.get(oseq) if origin == self.id and oepoch == self.inc else None
+            if own is not None:
+                own.held.append((src, receiver.peer_inc, item.seq))
+            else:
+                receiver.release(receiver.peer_inc, item.seq, now)
             return
         self.stats.delivered += 1
         self.event(
@@ -282,7 +320,7 @@ class NodeCore:
             {**ids, "ch": receiver.name, "cseq": item.seq, "ts": ts, "size": len(item.body)},
         )
         self._out.deliveries.append(Delivery(origin, oepoch, oseq, lamport, ts, src, item.body))
-        targets = [p for p in self.senders if p != src]
+        targets = [p for p in self.senders if p != src or (p == origin and p in self._echo_to)]
         if not targets or not self._custody_enabled:
             receiver.release(receiver.peer_inc, item.seq, now)
             if not targets:
@@ -294,6 +332,16 @@ class NodeCore:
         for peer in targets:
             self.senders[peer].send(item.meta, item.body, custody)
         self.stats.relayed += len(targets)
+
+    def _own_received(self, tag: Any, now: float) -> None:
+        own: _Own = tag
+        own.unreceived -= 1
+        if own.unreceived == 0:
+            del self._own[own.oseq]
+            for src, inc, seq in own.held:
+                receiver = self.receivers.get(src)
+                if receiver is not None:
+                    receiver.release(inc, seq, now)
 
     def _relay_released(self, tag: Any, now: float) -> None:
         custody: _Custody = tag
@@ -312,7 +360,7 @@ class NodeCore:
             reorder=sum(r.buffered for r in self.receivers.values()),
             receive_sets=sum(len(r.received) + len(r.released) for r in self.receivers.values()),
             dedup=self.dedup.size(),
-            custody=self.stats.open_custody,
+            custody=self.stats.open_custody + len(self._own),
         )
 
     def channel_name(self, peer: str, outgoing: bool) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from zmqcast.core.config import CoreConfig
+from zmqcast.core.config import ChannelMode, CoreConfig
 from zmqcast.core.events import channel_name
 from zmqcast.core.frames import Ack, Data, Heartbeat, Item, Meta, Ranges
 from zmqcast.core.recorder import Recorder
@@ -30,10 +30,21 @@ class _Entry:
     meta: Meta
     body: bytes
     tag: Any
+    want_receipt: bool = False
+    receipt_reported: bool = False
     received: bool = False
     tries: int = 0
     last_tx: float = -_NEVER
     due: float = _NEVER
+
+
+@dataclass(slots=True)
+class AckOutcome:
+    """Tags of the items an ack newly reported as received (for items that asked
+    to hear of it) and as released."""
+
+    received: list[Any]
+    released: list[Any]
 
 
 @dataclass(slots=True)
@@ -92,16 +103,17 @@ class SendChannel:
         return min(due, self._rtx_due)
 
     # ----------------------------------------------------------------- sending
-    def send(self, meta: Meta, body: bytes, tag: Any = None) -> int:
+    def send(self, meta: Meta, body: bytes, tag: Any = None, want_receipt: bool = False) -> int:
         """Assign the next sequence number to an item and queue it.
 
         The caller checks :meth:`has_room` for its own messages; relays bypass the
-        window because the upstream custody chain already bounds them.
-        Returns the sequence number.
+        window because the upstream custody chain already bounds them. With
+        ``want_receipt``, :meth:`on_ack` reports the item's tag once when the
+        receiver first has it. Returns the sequence number.
         """
         seq = self._next_seq
         self._next_seq = seq + 1
-        entry = _Entry(seq, meta, body, tag)
+        entry = _Entry(seq, meta, body, tag, want_receipt)
         if self._reliable:
             self._entries[seq] = entry
         self._unsent.append(entry)
@@ -171,45 +183,63 @@ class SendChannel:
         self._last_tx = now
 
     # ----------------------------------------------------------------- acks
-    def on_ack(self, ack: Ack, now: float, out: Recorder) -> list[Any]:
-        """Apply a receiver report; return the tags of the items it released."""
+    def on_ack(self, ack: Ack, now: float, out: Recorder) -> AckOutcome:
+        """Apply a receiver report; say which items it newly received and released."""
+        outcome = AckOutcome([], [])
         if ack.dinc != self.inc or ack.inc < self.peer_inc:
             self.stats.stale_acks += 1
-            return []
+            return outcome
         if ack.inc > self.peer_inc:
             self._new_peer_epoch(ack.inc, now, out)
-            return []
+            return outcome
         if not self._reliable:
-            return []
+            return outcome
         last = self._next_seq - 1
         if ack.ack > last or ack.rel > last or ack.rel > ack.ack:
             self.stats.bad_acks += 1
-            return []
+            return outcome
         entries = self._entries
+        received = outcome.received
         if ack.ack > self._recv_cum:
             for s in range(self._recv_cum + 1, ack.ack + 1):
                 e = entries.get(s)
                 if e is not None:
-                    e.received = True
+                    self._mark_received(e, received)
             self._recv_cum = ack.ack
+        # On fifo channels a selectively acked item sits in the receiver's reorder
+        # buffer, behind a gap, and is lost if this node crashes before the gap
+        # is filled; only the cumulative ack says it reached the upper layer.
+        sack_report = received if self.cfg.mode is ChannelMode.UNORDERED else []
         for s in self._range_members(ack.sack, self._recv_cum, last):
             e = entries.get(s)
             if e is not None:
                 e.received = True
-        released: list[Any] = []
+                if e.want_receipt and not e.receipt_reported and sack_report is received:
+                    e.receipt_reported = True
+                    received.append(e.tag)
+        released = outcome.released
         if ack.rel > self._rel_cum:
             for s in range(self._rel_cum + 1, ack.rel + 1):
                 e = entries.pop(s, None)
                 if e is not None:
+                    self._mark_received(e, received)
                     released.append(e.tag)
             self._rel_cum = ack.rel
         for s in self._range_members(ack.srel, self._rel_cum, last):
             e = entries.pop(s, None)
             if e is not None:
+                self._mark_received(e, received)
                 released.append(e.tag)
         if ack.nack:
             self._on_nack(ack.nack, now, out)
-        return released
+        return outcome
+
+    @staticmethod
+    def _mark_received(e: _Entry, received: list[Any]) -> None:
+        e.received = True
+        if e.want_receipt and not e.receipt_reported:
+            e.receipt_reported = True
+            received.append(e.tag)
 
     def _range_members(self, ranges: Ranges, floor: int, last: int) -> list[int]:
         """Sequence numbers named by ``ranges``, clipped to what could be buffered.
@@ -253,7 +283,7 @@ class SendChannel:
         for e in held:
             seq = self._next_seq
             self._next_seq = seq + 1
-            fresh = _Entry(seq, e.meta, e.body, e.tag)
+            fresh = _Entry(seq, e.meta, e.body, e.tag, e.want_receipt, e.receipt_reported)
             if self._reliable:
                 self._entries[seq] = fresh
             self._unsent.append(fresh)

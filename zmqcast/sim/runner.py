@@ -18,7 +18,13 @@ from zmqcast.core.config import ChannelMode, CoreConfig
 from zmqcast.core.events import Event, Outputs
 from zmqcast.core.node import NodeCore
 from zmqcast.sim.network import FaultModel, SimNetwork
-from zmqcast.topology import build, in_neighbours, node_names, strongly_connected
+from zmqcast.topology import (
+    build,
+    echo_neighbours,
+    in_neighbours,
+    node_names,
+    strongly_connected,
+)
 
 _NEVER = float("inf")
 SIM = "sim"
@@ -250,6 +256,7 @@ class Simulation:
             self.incoming[name],
             self.cfg,
             self.now,
+            echo_neighbours(self.topology, name),
         )
         self.cores[name] = core
         self._timer[name] = _NEVER
