@@ -52,6 +52,10 @@ class CoreConfig:
     """On lossy channels, how long a gap may stay open before it is declared lost."""
     max_ranges: int = 32
     """Most ranges carried in one ack field."""
+    holdback_timeout: float = 3.0
+    """On a restarted incarnation with ``fifo`` channels, how long a per-origin
+    delivery gap may stay open before it is skipped (its predecessor may have
+    delivered the missing messages, which then never come back)."""
     epochs_per_origin: int = 4
     """Duplicate-suppression records kept per origin: one per recent epoch."""
 
@@ -69,6 +73,7 @@ class CoreConfig:
             ("suspect_after", self.suspect_after > self.heartbeat_interval),
             ("loss_timeout", self.loss_timeout > 0),
             ("max_ranges", self.max_ranges >= 1),
+            ("holdback_timeout", self.holdback_timeout > 0),
             ("epochs_per_origin", self.epochs_per_origin >= 1),
         ]
         for name, ok in checks:

@@ -18,7 +18,7 @@ Event: TypeAlias = dict[str, Any]
 
 # Kinds whose Lamport value is the result of a clock tick; the clock condition
 # requires these to be strictly increasing per node incarnation.
-TICKING_KINDS: frozenset[str] = frozenset({"multicast", "deliver", "duplicate"})
+TICKING_KINDS: frozenset[str] = frozenset({"multicast", "deliver", "duplicate", "held"})
 
 
 @dataclass(frozen=True, slots=True)

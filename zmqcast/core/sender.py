@@ -45,6 +45,7 @@ class AckOutcome:
 
     received: list[Any]
     released: list[Any]
+    new_peer_epoch: bool = False
 
 
 @dataclass(slots=True)
@@ -191,6 +192,7 @@ class SendChannel:
             return outcome
         if ack.inc > self.peer_inc:
             self._new_peer_epoch(ack.inc, now, out)
+            outcome.new_peer_epoch = True
             return outcome
         if not self._reliable:
             return outcome

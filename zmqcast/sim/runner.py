@@ -257,6 +257,7 @@ class Simulation:
             self.cfg,
             self.now,
             echo_neighbours(self.topology, name),
+            restarted=self.incarnation[name] > 1,
         )
         self.cores[name] = core
         self._timer[name] = _NEVER

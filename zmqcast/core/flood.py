@@ -1,0 +1,418 @@
+"""Reliable multicast by flooding, with custody, echoes and per-origin holdback.
+
+A node delivers a multicast on first receipt and relays it to every
+out-neighbour except the one it came from. Three rules make that hold under
+loss, crashes and restarts in bounded memory.
+
+Custody
+    A node *releases* an incoming copy (so that its sender may free it) only
+    once every relay of that message has been released downstream. If a
+    relaying node crashes, its upstream still holds the copy and sends it again
+    to the node's next incarnation. Because an origin holds each message until
+    every copy of it is released everywhere, and may not run more than
+    ``window`` sequence numbers ahead of its oldest such message, at most
+    ``window`` messages per origin are alive in the cluster. Relays never wait
+    for window space, so no cyclic wait between full buffers can arise.
+
+Echoes
+    A node that crashes right after handing a message to one neighbour leaves
+    nobody holding it for the rest of the cluster. Where the topology lets the
+    receiver reach everyone else without the sender, its own relays cover that.
+    Where it does not (a line, two rings joined by a bridge), the receiver also
+    *echoes* the message back to the sender (``echo_to``). Any node that gets a
+    copy of a message it is still spreading holds that copy unreleased until all
+    its own copies were *received*, so a crash before then makes the echo come
+    back to its next incarnation, which floods it again. Holding depends on
+    receipts only, never on releases, so it cannot deadlock.
+
+Retention and replay
+    Two crashes can still leave a message with nobody holding it: an origin
+    that crashes after its copies were received, and then a relay that crashes
+    before its own copies were. So every node also keeps the last ``window``
+    messages of each origin epoch it delivered (older ones are stable: the
+    origin's sliding window has moved past them, which it only does once every
+    copy was released everywhere). When a neighbour turns out to be a new
+    incarnation, the node replays them to it, and the newcomer floods what it
+    lacks. Memory stays at ``window`` messages per origin epoch.
+
+Holdback (``fifo`` channels only)
+    A restarted relay may forward a later message before an earlier one that
+    its predecessor had handled. Messages are therefore delivered (and relayed)
+    per origin in sequence order; a copy that arrives early waits. At a node
+    that never restarted, every gap fills: the missing message is still held
+    somewhere upstream. A restarted incarnation may face gaps that never fill
+    (its predecessor delivered those messages), so it skips a gap that stays
+    open for ``holdback_timeout``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from zmqcast.core.clock import LamportClock
+from zmqcast.core.config import ChannelMode, CoreConfig
+from zmqcast.core.dedup import Deduplicator, DedupOutcome
+from zmqcast.core.events import Delivery
+from zmqcast.core.frames import Item, Meta
+from zmqcast.core.receiver import ReceiveChannel
+from zmqcast.core.sender import SendChannel
+
+MULTICAST = "mc"
+_NEVER = float("inf")
+
+MsgKey = tuple[str, int, int]
+"""A multicast id: ``(origin, origin epoch, origin sequence)``."""
+Upstream = tuple[str, int, int]
+"""Where a copy came from: ``(sender, sender incarnation, channel sequence)``."""
+
+
+@dataclass(slots=True)
+class Spread:
+    """A message this node sent or relayed, tracked until its copies are released."""
+
+    key: MsgKey
+    upstream: Upstream | None
+    unreceived: int
+    unreleased: int
+    held: list[Upstream] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A copy that arrived ahead of its turn, waiting in the holdback queue."""
+
+    meta: Meta
+    body: bytes
+    src: str
+    upstream: Upstream
+    ts: int
+    cseq: int
+    channel: str
+
+
+@dataclass(slots=True)
+class _Stream:
+    """Delivery state of one origin epoch under holdback."""
+
+    next: int = 1
+    waiting: dict[int, _Pending] = field(default_factory=dict)
+    since: float = _NEVER
+    """When the current gap opened (for the restarted-node skip)."""
+
+
+@dataclass(slots=True)
+class FloodStats:
+    multicasts: int = 0
+    delivered: int = 0
+    duplicates: int = 0
+    relayed: int = 0
+    echoed: int = 0
+    stale_epoch: int = 0
+    skipped: int = 0
+    bad_items: int = 0
+
+
+EventSink = Callable[[str, dict[str, Any]], None]
+
+
+class Flooding:
+    """The multicast layer of one node incarnation."""
+
+    def __init__(
+        self,
+        node_id: str,
+        inc: int,
+        cfg: CoreConfig,
+        senders: Mapping[str, SendChannel],
+        receivers: Mapping[str, ReceiveChannel],
+        clock: LamportClock,
+        event: EventSink,
+        echo_to: frozenset[str],
+        restarted: bool,
+    ) -> None:
+        self.id = node_id
+        self.inc = inc
+        self.cfg = cfg
+        self.senders = senders
+        self.receivers = receivers
+        self.clock = clock
+        self.event = event
+        self.echo_to = echo_to
+        self.restarted = restarted
+        self.dedup = Deduplicator(cfg.window, cfg.epochs_per_origin)
+        self.stats = FloodStats()
+        self.deliveries: list[Delivery] = []
+        self._custody = cfg.mode.reliable
+        self._holdback = cfg.mode is ChannelMode.FIFO
+        self._own_seq = 0
+        self._spreading: dict[MsgKey, Spread] = {}
+        self._alive: dict[int, Spread] = {}
+        self._streams: dict[tuple[str, int], _Stream] = {}
+        self._open_spreads = 0
+        # Per origin epoch, the last ``window`` delivered messages, oldest first.
+        self._retained: dict[tuple[str, int], dict[int, tuple[Meta, bytes]]] = {}
+
+    # ------------------------------------------------------------- sending
+    def can_multicast(self) -> bool:
+        """True if a new message fits both the channel windows and the origin window."""
+        alive = self._alive
+        if alive and self._own_seq + 1 - next(iter(alive)) >= self.cfg.window:
+            return False
+        return all(s.has_room() for s in self.senders.values())
+
+    def multicast(self, body: bytes) -> None:
+        ts = self.clock.tick_send()
+        self._own_seq += 1
+        seq = self._own_seq
+        meta: Meta = {"t": MULTICAST, "o": self.id, "oe": self.inc, "os": seq, "ts": ts}
+        self.dedup.admit(self.id, self.inc, seq)
+        self.stats.multicasts += 1
+        self.event(
+            "multicast", {"origin": self.id, "oepoch": self.inc, "oseq": seq, "size": len(body)}
+        )
+        self._retain((self.id, self.inc, seq), meta, body)
+        spread = self._send_copies((self.id, self.inc, seq), meta, body, list(self.senders), None)
+        if spread is not None:
+            self._alive[seq] = spread
+
+    def _send_copies(
+        self,
+        key: MsgKey,
+        meta: Meta,
+        body: bytes,
+        targets: list[str],
+        upstream: Upstream | None,
+    ) -> Spread | None:
+        """Queue one copy per target; track them if the channels are reliable."""
+        if not self._custody:
+            for peer in targets:
+                self.senders[peer].send(meta, body)
+            return None
+        spread = Spread(key, upstream, len(targets), len(targets))
+        self._spreading[key] = spread
+        self._open_spreads += 1
+        for peer in targets:
+            self.senders[peer].send(meta, body, spread, want_receipt=True)
+        return spread
+
+    # ------------------------------------------------------------- receiving
+    def on_item(self, receiver: ReceiveChannel, item: Item, now: float) -> None:
+        """Take one item handed up by a receive channel."""
+        meta = item.meta
+        upstream = (receiver.src, receiver.peer_inc, item.seq)
+        if meta.get("t") == MULTICAST:
+            origin, oepoch, oseq, ts = (meta.get(k) for k in ("o", "oe", "os", "ts"))
+            if (
+                isinstance(origin, str)
+                and type(oepoch) is int
+                and type(oseq) is int
+                and type(ts) is int
+                and oepoch >= 1
+                and oseq >= 1
+                and ts >= 1
+            ):
+                self._on_copy(receiver, item, upstream, (origin, oepoch, oseq), ts, now)
+                return
+        self.stats.bad_items += 1
+        self._release(upstream, now)
+
+    def _on_copy(
+        self,
+        receiver: ReceiveChannel,
+        item: Item,
+        upstream: Upstream,
+        key: MsgKey,
+        ts: int,
+        now: float,
+    ) -> None:
+        origin, oepoch, oseq = key
+        src = receiver.src
+        self.clock.tick_receive(ts)
+        outcome = self.dedup.admit(origin, oepoch, oseq)
+        if outcome != DedupOutcome.NEW:
+            if outcome == DedupOutcome.STALE_EPOCH:
+                self.stats.stale_epoch += 1
+            self.stats.duplicates += 1
+            self.event("duplicate", {"origin": origin, "oepoch": oepoch, "oseq": oseq, "from": src})
+            spread = self._spreading.get(key)
+            if spread is not None:
+                spread.held.append(upstream)
+            else:
+                self._release(upstream, now)
+            return
+        pending = _Pending(item.meta, item.body, src, upstream, ts, item.seq, receiver.name)
+        if not self._holdback:
+            self._deliver(key, pending, now)
+            return
+        stream = self._streams.get((origin, oepoch))
+        if stream is None:
+            stream = self._streams[(origin, oepoch)] = _Stream()
+        if oseq < stream.next:
+            # Below the delivery point after a skip: its turn is gone for good.
+            self._release(upstream, now)
+            return
+        if oseq - stream.next >= self.cfg.window:
+            self._skip(key[:2], stream, oseq - self.cfg.window + 1, now)
+        if oseq != stream.next:
+            stream.waiting[oseq] = pending
+            if stream.since == _NEVER:
+                stream.since = now
+            self.event("held", {"origin": origin, "oepoch": oepoch, "oseq": oseq, "from": src})
+            return
+        self._deliver(key, pending, now)
+        stream.next = oseq + 1
+        self._drain(origin, oepoch, stream, now)
+
+    def _drain(self, origin: str, oepoch: int, stream: _Stream, now: float) -> None:
+        waiting = stream.waiting
+        while stream.next in waiting:
+            pending = waiting.pop(stream.next)
+            self.clock.value += 1  # delivery from the queue is a local event
+            self._deliver((origin, oepoch, stream.next), pending, now)
+            stream.next += 1
+        stream.since = now if waiting else _NEVER
+
+    def _skip(self, stream_key: tuple[str, int], stream: _Stream, upto: int, now: float) -> None:
+        """Give up on every gap below ``upto`` and deliver what waits there."""
+        origin, oepoch = stream_key
+        first = stream.next
+        missing = 0
+        for oseq in range(first, upto):
+            pending = stream.waiting.pop(oseq, None)
+            if pending is None:
+                missing += 1
+                continue
+            self.clock.value += 1
+            self._deliver((origin, oepoch, oseq), pending, now)
+        stream.next = max(stream.next, upto)
+        if missing:
+            self.stats.skipped += missing
+            self.event(
+                "skip",
+                {
+                    "origin": origin,
+                    "oepoch": oepoch,
+                    "first": first,
+                    "last": upto - 1,
+                    "count": missing,
+                },
+            )
+        self._drain(origin, oepoch, stream, now)
+
+    def _deliver(self, key: MsgKey, p: _Pending, now: float) -> None:
+        origin, oepoch, oseq = key
+        self.stats.delivered += 1
+        self.event(
+            "deliver",
+            {
+                "origin": origin,
+                "oepoch": oepoch,
+                "oseq": oseq,
+                "from": p.src,
+                "ch": p.channel,
+                "cseq": p.cseq,
+                "ts": p.ts,
+                "size": len(p.body),
+            },
+        )
+        self.deliveries.append(
+            Delivery(origin, oepoch, oseq, self.clock.value, p.ts, p.src, p.body)
+        )
+        self._retain(key, p.meta, p.body)
+        targets = [peer for peer in self.senders if peer != p.src or peer in self.echo_to]
+        echoed = p.src in self.echo_to and p.src in self.senders
+        if echoed:
+            self.stats.echoed += 1
+        self.stats.relayed += len(targets)
+        if not targets or self._send_copies(key, p.meta, p.body, targets, p.upstream) is None:
+            self._release(p.upstream, now)
+
+    # ------------------------------------------------------------- retention
+    def _retain(self, key: MsgKey, meta: Meta, body: bytes) -> None:
+        if not self._custody:
+            return
+        origin, oepoch, oseq = key
+        kept = self._retained.get((origin, oepoch))
+        if kept is None:
+            epochs = [k for k in self._retained if k[0] == origin]
+            if len(epochs) >= self.cfg.epochs_per_origin:
+                del self._retained[min(epochs, key=lambda k: k[1])]
+            kept = self._retained[(origin, oepoch)] = {}
+        kept[oseq] = (meta, body)
+        floor = oseq - self.cfg.window
+        while kept:
+            oldest = next(iter(kept))
+            if oldest > floor and len(kept) <= self.cfg.window:
+                break
+            del kept[oldest]
+
+    def replay_to(self, peer: str) -> int:
+        """Send every retained message to ``peer``'s new incarnation; return how many."""
+        sender = self.senders.get(peer)
+        if sender is None or not self._custody:
+            return 0
+        count = 0
+        for kept in self._retained.values():
+            for meta, body in kept.values():
+                sender.send(meta, body)
+                count += 1
+        if count:
+            self.event("replay", {"peer": peer, "count": count})
+        return count
+
+    # ------------------------------------------------------------- custody
+    def on_received(self, spread: Spread, now: float) -> None:
+        """One copy of ``spread`` reached its receiver's upper layer."""
+        spread.unreceived -= 1
+        if spread.unreceived == 0:
+            del self._spreading[spread.key]
+            for upstream in spread.held:
+                self._release(upstream, now)
+            spread.held.clear()
+
+    def on_released(self, spread: Spread, now: float) -> None:
+        """One copy of ``spread`` was released downstream."""
+        spread.unreleased -= 1
+        if spread.unreleased == 0:
+            self._open_spreads -= 1
+            if spread.upstream is not None:
+                self._release(spread.upstream, now)
+            else:
+                del self._alive[spread.key[2]]
+
+    def _release(self, upstream: Upstream, now: float) -> None:
+        src, inc, seq = upstream
+        receiver = self.receivers.get(src)
+        if receiver is not None:
+            receiver.release(inc, seq, now)
+
+    # ------------------------------------------------------------- timers
+    def tick(self, now: float) -> None:
+        """On a restarted incarnation, skip holdback gaps that outlived the timeout."""
+        if not self.restarted:
+            return
+        timeout = self.cfg.holdback_timeout
+        for stream_key, stream in list(self._streams.items()):
+            if stream.waiting and now >= stream.since + timeout:
+                self._skip(stream_key, stream, min(stream.waiting), now)
+
+    def next_deadline(self) -> float:
+        if not self.restarted:
+            return _NEVER
+        due = _NEVER
+        for stream in self._streams.values():
+            if stream.waiting:
+                due = min(due, stream.since + self.cfg.holdback_timeout)
+        return due
+
+    # ------------------------------------------------------------- inspection
+    def sizes(self) -> dict[str, int]:
+        """Sizes of this layer's state that must stay bounded."""
+        return {
+            "dedup": self.dedup.size(),
+            "custody": self._open_spreads,
+            "holdback": sum(len(s.waiting) for s in self._streams.values()),
+            "retained": sum(len(k) for k in self._retained.values()),
+        }
