@@ -1,13 +1,14 @@
 """Duplicate suppression for multicast ids in bounded memory.
 
 Per origin epoch we keep a :class:`SeqSet`: a contiguous delivered-watermark plus
-the sparse ids above it. The origin may have at most ``window`` messages alive
-(not yet fully disseminated) at once, so in a run without restarts no hole is
-ever wider than the window. An id more than ``window`` above the watermark
-therefore proves the holes below it are permanent (they were handled by this
-node's previous incarnation), and the watermark jumps over them. Memory per
-origin epoch is thus at most ``window`` ids, and only the newest
-``epochs_per_origin`` epochs of each origin are remembered.
+the sparse ids above it. Every multicast carries its origin's *stable floor*:
+every message of that origin at or below it has been released everywhere, so
+it was delivered by every live incarnation or by a predecessor of it, and will
+never be needed again. The watermark jumps to the stable floor, so a hole left
+by a crashed predecessor cannot pin memory. An origin never runs more than
+``window`` sequence numbers ahead of its stable floor, so at most ``window``
+ids per origin epoch are held, and only the newest ``epochs_per_origin``
+epochs of each origin are remembered.
 """
 
 from __future__ import annotations
@@ -26,14 +27,16 @@ class DedupOutcome:
 class Deduplicator:
     """Remembers which multicast ids ``(origin, epoch, seq)`` were delivered."""
 
-    def __init__(self, window: int, epochs_per_origin: int) -> None:
-        self.window = window
+    def __init__(self, epochs_per_origin: int) -> None:
         self.epochs_per_origin = epochs_per_origin
         self._seen: dict[str, dict[int, SeqSet]] = {}
         self.skipped = 0
 
-    def admit(self, origin: str, epoch: int, seq: int) -> str:
-        """Record the id if it is new; say whether it was new, a duplicate or stale."""
+    def admit(self, origin: str, epoch: int, seq: int, stable: int) -> str:
+        """Record the id if it is new; say whether it was new, a duplicate or stale.
+
+        ``stable`` is the stable floor the message carried.
+        """
         epochs = self._seen.get(origin)
         if epochs is None:
             epochs = self._seen[origin] = {}
@@ -45,16 +48,11 @@ class Deduplicator:
                     return DedupOutcome.STALE_EPOCH
                 del epochs[oldest]
             record = epochs[epoch] = SeqSet()
-        if seq > record.floor + self.window:
-            target = seq - self.window
-            present = sum(1 for v in record.extra if v <= target)
-            self.skipped += target - record.floor - present
-            record.advance_to(target)
+        if stable > record.floor:
+            present = sum(1 for v in record.extra if v <= stable)
+            self.skipped += stable - record.floor - present
+            record.advance_to(stable)
         return DedupOutcome.NEW if record.add(seq) else DedupOutcome.DUPLICATE
-
-    def mark_own(self, origin: str, epoch: int, seq: int) -> None:
-        """Record this node's own multicast so that echoes of it are duplicates."""
-        self.admit(origin, epoch, seq)
 
     def size(self) -> int:
         """Sparse ids held in total: the memory that could grow."""

@@ -29,20 +29,31 @@ Retention and replay
     Two crashes can still leave a message with nobody holding it: an origin
     that crashes after its copies were received, and then a relay that crashes
     before its own copies were. So every node also keeps the last ``window``
-    messages of each origin epoch it delivered (older ones are stable: the
-    origin's sliding window has moved past them, which it only does once every
-    copy was released everywhere). When a neighbour turns out to be a new
-    incarnation, the node replays them to it, and the newcomer floods what it
-    lacks. Memory stays at ``window`` messages per origin epoch.
+    messages of each origin epoch it delivered. When a neighbour turns out to
+    be a new incarnation, the node replays to it the retained messages that
+    could still be missing somewhere: those it is still spreading (the replay
+    joins that spread, so it stays inside the origin's custody accounting) and
+    those whose origin epoch is dead (a newer incarnation of the origin was
+    seen, so no stable floor will ever cover them). Every other message is
+    still covered by its live origin's custody. Memory stays at ``window``
+    messages per origin epoch.
+
+Stable floor
+    Every multicast carries ``sf``, its origin's stable floor: the origin has no
+    unreleased message at or below it, so each of those reached every live
+    incarnation (or a crashed predecessor of it). Receivers never wait for, and
+    need not remember, anything at or below it.
 
 Holdback (``fifo`` channels only)
     A restarted relay may forward a later message before an earlier one that
     its predecessor had handled. Messages are therefore delivered (and relayed)
     per origin in sequence order; a copy that arrives early waits. At a node
     that never restarted, every gap fills: the missing message is still held
-    somewhere upstream. A restarted incarnation may face gaps that never fill
-    (its predecessor delivered those messages), so it skips a gap that stays
-    open for ``holdback_timeout``.
+    somewhere upstream. A restarted incarnation may face gaps its predecessor
+    filled; they close when a later ``sf`` passes them, or, if the origin falls
+    silent, after ``holdback_timeout``. A copy that then arrives below the
+    delivery point is delivered late rather than dropped, and relayed, because
+    other nodes may depend on this node for it.
 """
 
 from __future__ import annotations
@@ -141,16 +152,17 @@ class Flooding:
         self.event = event
         self.echo_to = echo_to
         self.restarted = restarted
-        self.dedup = Deduplicator(cfg.window, cfg.epochs_per_origin)
+        self.dedup = Deduplicator(cfg.epochs_per_origin)
         self.stats = FloodStats()
         self.deliveries: list[Delivery] = []
         self._custody = cfg.mode.reliable
         self._holdback = cfg.mode is ChannelMode.FIFO
         self._own_seq = 0
-        self._spreading: dict[MsgKey, Spread] = {}
+        self._spreading: dict[MsgKey, Spread] = {}  # copies not all received yet
+        self._open: dict[MsgKey, Spread] = {}  # copies not all released yet
+        self._newest_epoch: dict[str, int] = {node_id: inc}
         self._alive: dict[int, Spread] = {}
         self._streams: dict[tuple[str, int], _Stream] = {}
-        self._open_spreads = 0
         # Per origin epoch, the last ``window`` delivered messages, oldest first.
         self._retained: dict[tuple[str, int], dict[int, tuple[Meta, bytes]]] = {}
 
@@ -166,8 +178,21 @@ class Flooding:
         ts = self.clock.tick_send()
         self._own_seq += 1
         seq = self._own_seq
-        meta: Meta = {"t": MULTICAST, "o": self.id, "oe": self.inc, "os": seq, "ts": ts}
-        self.dedup.admit(self.id, self.inc, seq)
+        if self._custody:
+            alive = self._alive
+            stable = next(iter(alive)) - 1 if alive else seq - 1
+        else:
+            # Nothing is tracked on lossy channels; older ids are simply given up.
+            stable = max(0, seq - 1 - self.cfg.window)
+        meta: Meta = {
+            "t": MULTICAST,
+            "o": self.id,
+            "oe": self.inc,
+            "os": seq,
+            "ts": ts,
+            "sf": stable,
+        }
+        self.dedup.admit(self.id, self.inc, seq, stable)
         self.stats.multicasts += 1
         self.event(
             "multicast", {"origin": self.id, "oepoch": self.inc, "oseq": seq, "size": len(body)}
@@ -192,7 +217,7 @@ class Flooding:
             return None
         spread = Spread(key, upstream, len(targets), len(targets))
         self._spreading[key] = spread
-        self._open_spreads += 1
+        self._open[key] = spread
         for peer in targets:
             self.senders[peer].send(meta, body, spread, want_receipt=True)
         return spread
@@ -203,17 +228,19 @@ class Flooding:
         meta = item.meta
         upstream = (receiver.src, receiver.peer_inc, item.seq)
         if meta.get("t") == MULTICAST:
-            origin, oepoch, oseq, ts = (meta.get(k) for k in ("o", "oe", "os", "ts"))
+            origin, oepoch, oseq, ts, sf = (meta.get(k) for k in ("o", "oe", "os", "ts", "sf"))
             if (
                 isinstance(origin, str)
                 and type(oepoch) is int
                 and type(oseq) is int
                 and type(ts) is int
+                and type(sf) is int
                 and oepoch >= 1
                 and oseq >= 1
                 and ts >= 1
+                and 0 <= sf < oseq
             ):
-                self._on_copy(receiver, item, upstream, (origin, oepoch, oseq), ts, now)
+                self._on_copy(receiver, item, upstream, (origin, oepoch, oseq), ts, sf, now)
                 return
         self.stats.bad_items += 1
         self._release(upstream, now)
@@ -225,12 +252,14 @@ class Flooding:
         upstream: Upstream,
         key: MsgKey,
         ts: int,
+        stable: int,
         now: float,
     ) -> None:
         origin, oepoch, oseq = key
         src = receiver.src
         self.clock.tick_receive(ts)
-        outcome = self.dedup.admit(origin, oepoch, oseq)
+        self.saw_epoch(origin, oepoch)
+        outcome = self.dedup.admit(origin, oepoch, oseq, stable)
         if outcome != DedupOutcome.NEW:
             if outcome == DedupOutcome.STALE_EPOCH:
                 self.stats.stale_epoch += 1
@@ -250,11 +279,13 @@ class Flooding:
         if stream is None:
             stream = self._streams[(origin, oepoch)] = _Stream()
         if oseq < stream.next:
-            # Below the delivery point after a skip: its turn is gone for good.
-            self._release(upstream, now)
+            # Only after a timed-out gap on a restarted incarnation: late, but
+            # still new here, and others may depend on this node for it.
+            self.event("late", {"origin": origin, "oepoch": oepoch, "oseq": oseq, "from": src})
+            self._deliver(key, pending, now)
             return
-        if oseq - stream.next >= self.cfg.window:
-            self._skip(key[:2], stream, oseq - self.cfg.window + 1, now)
+        if stable >= stream.next:
+            self._skip((origin, oepoch), stream, stable + 1, now)
         if oseq != stream.next:
             stream.waiting[oseq] = pending
             if stream.since == _NEVER:
@@ -348,15 +379,31 @@ class Flooding:
                 break
             del kept[oldest]
 
+    def saw_epoch(self, origin: str, epoch: int) -> None:
+        """Note that ``origin`` has reached ``epoch``, which makes older ones dead."""
+        if epoch > self._newest_epoch.get(origin, 0):
+            self._newest_epoch[origin] = epoch
+
     def replay_to(self, peer: str) -> int:
-        """Send every retained message to ``peer``'s new incarnation; return how many."""
+        """Send ``peer``'s new incarnation the retained messages it may lack."""
         sender = self.senders.get(peer)
         if sender is None or not self._custody:
             return 0
         count = 0
-        for kept in self._retained.values():
-            for meta, body in kept.values():
-                sender.send(meta, body)
+        for (origin, oepoch), kept in self._retained.items():
+            dead = oepoch < self._newest_epoch.get(origin, 0)
+            for oseq, (meta, body) in kept.items():
+                spread = self._open.get((origin, oepoch, oseq))
+                if spread is not None:
+                    if spread.unreceived == 0:
+                        self._spreading[spread.key] = spread
+                    spread.unreceived += 1
+                    spread.unreleased += 1
+                    sender.send(meta, body, spread, want_receipt=True)
+                elif dead:
+                    sender.send(meta, body)
+                else:
+                    continue
                 count += 1
         if count:
             self.event("replay", {"peer": peer, "count": count})
@@ -376,7 +423,7 @@ class Flooding:
         """One copy of ``spread`` was released downstream."""
         spread.unreleased -= 1
         if spread.unreleased == 0:
-            self._open_spreads -= 1
+            del self._open[spread.key]
             if spread.upstream is not None:
                 self._release(spread.upstream, now)
             else:
@@ -412,7 +459,7 @@ class Flooding:
         """Sizes of this layer's state that must stay bounded."""
         return {
             "dedup": self.dedup.size(),
-            "custody": self._open_spreads,
+            "custody": len(self._open),
             "holdback": sum(len(s.waiting) for s in self._streams.values()),
             "retained": sum(len(k) for k in self._retained.values()),
         }

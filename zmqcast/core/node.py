@@ -201,7 +201,9 @@ class NodeCore:
             outcome = sender.on_ack(frame, now, self)
             flood = self.flood
             if outcome.new_peer_epoch:
-                flood.replay_to(frame.src)
+                flood.saw_epoch(frame.src, frame.inc)
+                if outcome.peer_restarted:
+                    flood.replay_to(frame.src)
             for tag in outcome.received:
                 flood.on_received(tag, now)
             for tag in outcome.released:
@@ -213,6 +215,7 @@ class NodeCore:
             self.unknown_frames += 1
             return
         self._heard(frame.src, now)
+        self.flood.saw_epoch(frame.src, frame.inc)
         if isinstance(frame, Heartbeat):
             receiver.on_heartbeat(frame, now, self)
             return

@@ -46,6 +46,8 @@ class AckOutcome:
     received: list[Any]
     released: list[Any]
     new_peer_epoch: bool = False
+    peer_restarted: bool = False
+    """The new epoch replaces a known one (not just the first handshake)."""
 
 
 @dataclass(slots=True)
@@ -191,8 +193,9 @@ class SendChannel:
             self.stats.stale_acks += 1
             return outcome
         if ack.inc > self.peer_inc:
-            self._new_peer_epoch(ack.inc, now, out)
             outcome.new_peer_epoch = True
+            outcome.peer_restarted = self.peer_inc != 0
+            self._new_peer_epoch(ack.inc, now, out)
             return outcome
         if not self._reliable:
             return outcome
