@@ -165,6 +165,9 @@ class Flooding:
         self._streams: dict[tuple[str, int], _Stream] = {}
         # Per origin epoch, the last ``window`` delivered messages, oldest first.
         self._retained: dict[tuple[str, int], dict[int, tuple[Meta, bytes]]] = {}
+        # Lamport value of the last clock-ticking event emitted: a delivery must
+        # be stamped strictly above it, even when several happen in one receipt.
+        self._stamped = 0
 
     # ------------------------------------------------------------- sending
     def can_multicast(self) -> bool:
@@ -194,6 +197,7 @@ class Flooding:
         }
         self.dedup.admit(self.id, self.inc, seq, stable)
         self.stats.multicasts += 1
+        self._stamped = ts
         self.event(
             "multicast", {"origin": self.id, "oepoch": self.inc, "oseq": seq, "size": len(body)}
         )
@@ -259,11 +263,13 @@ class Flooding:
         src = receiver.src
         self.clock.tick_receive(ts)
         self.saw_epoch(origin, oepoch)
+        received_at = self.clock.value
         outcome = self.dedup.admit(origin, oepoch, oseq, stable)
         if outcome != DedupOutcome.NEW:
             if outcome == DedupOutcome.STALE_EPOCH:
                 self.stats.stale_epoch += 1
             self.stats.duplicates += 1
+            self._stamped = received_at
             self.event("duplicate", {"origin": origin, "oepoch": oepoch, "oseq": oseq, "from": src})
             spread = self._spreading.get(key)
             if spread is not None:
@@ -290,6 +296,7 @@ class Flooding:
             stream.waiting[oseq] = pending
             if stream.since == _NEVER:
                 stream.since = now
+            self._stamped = received_at
             self.event("held", {"origin": origin, "oepoch": oepoch, "oseq": oseq, "from": src})
             return
         self._deliver(key, pending, now)
@@ -300,7 +307,6 @@ class Flooding:
         waiting = stream.waiting
         while stream.next in waiting:
             pending = waiting.pop(stream.next)
-            self.clock.value += 1  # delivery from the queue is a local event
             self._deliver((origin, oepoch, stream.next), pending, now)
             stream.next += 1
         stream.since = now if waiting else _NEVER
@@ -315,7 +321,6 @@ class Flooding:
             if pending is None:
                 missing += 1
                 continue
-            self.clock.value += 1
             self._deliver((origin, oepoch, oseq), pending, now)
         stream.next = max(stream.next, upto)
         if missing:
@@ -334,6 +339,9 @@ class Flooding:
 
     def _deliver(self, key: MsgKey, p: _Pending, now: float) -> None:
         origin, oepoch, oseq = key
+        if self.clock.value <= self._stamped:
+            self.clock.value += 1  # a delivery out of the holdback queue is its own event
+        self._stamped = self.clock.value
         self.stats.delivered += 1
         self.event(
             "deliver",

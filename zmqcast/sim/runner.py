@@ -105,8 +105,16 @@ class Simulation:
 
     CHECK_EVERY = 0.05
 
-    def __init__(self, params: SimParams, cfg: CoreConfig | None = None) -> None:
+    def __init__(
+        self, params: SimParams, cfg: CoreConfig | None = None, record: bool = True
+    ) -> None:
+        """With ``record=False`` no trace is kept (for very long runs); the
+        invariants are then not checked, but :attr:`footprints` is sampled."""
         self.params = params
+        self.record = record
+        self.multicasts = 0
+        self.footprints: list[tuple[int, int]] = []
+        """``(multicasts so far, largest node footprint)`` at every quiet check."""
         self.cfg = cfg or CoreConfig(mode=params.channel)
         if self.cfg.mode is not params.channel:
             raise ValueError("cfg.mode: must match the simulated channel mode")
@@ -168,6 +176,7 @@ class Simulation:
             ev = heapq.heappop(self._queue)
             self.now = ev.time
             if ev.kind == "check":
+                self._sample()
                 if self._quiet():
                     quiesced = True
                     break
@@ -212,9 +221,14 @@ class Simulation:
         else:  # pragma: no cover - the planner only creates the kinds above
             raise AssertionError(kind)
 
+    def _sample(self) -> None:
+        sizes = [c.footprint().total() for c in self.cores.values() if c is not None]
+        self.footprints.append((self.multicasts, max(sizes, default=0)))
+
     def _apply(self, core: NodeCore, out: Outputs) -> None:
         """Record the core's events, put its frames on the network, re-arm its timer."""
-        self.events.extend(out.events)
+        if self.record:
+            self.events.extend(out.events)
         now = self.now
         for frame in out.frames:
             if frame.kind == "data":
@@ -241,6 +255,7 @@ class Simulation:
             return
         number = self.params.messages - self.remaining[name] + 1
         self.remaining[name] -= 1
+        self.multicasts += 1
         self._apply(core, core.multicast(f"{name} says #{number}".encode(), self.now))
         if self.remaining[name]:
             gap = self.rng.expovariate(1.0 / self.params.send_interval)
@@ -331,7 +346,9 @@ class Simulation:
     def _result(self, quiesced: bool) -> SimResult:
         p = self.params
         report = check_multicast(
-            self.events, reliable=p.channel.reliable, fifo=p.channel is ChannelMode.FIFO
+            self.events if self.record else [],
+            reliable=p.channel.reliable,
+            fifo=p.channel is ChannelMode.FIFO,
         )
         live = [c for c in self.cores.values() if c is not None]
         retransmits = self.retired_retransmits + sum(
@@ -341,7 +358,7 @@ class Simulation:
             r.stats.lost for c in live for r in c.receivers.values()
         )
         kinds = self.net.counts.by_kind
-        multicasts = sum(1 for e in self.events if e["kind"] == "multicast")
+        multicasts = self.multicasts
         delivered = sum(1 for e in self.events if e["kind"] == "deliver")
         summary: dict[str, Any] = {
             "command": p.command(),

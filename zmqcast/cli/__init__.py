@@ -1,0 +1,26 @@
+"""The ``zmqcast`` command: one typer app, one module per command group."""
+
+from __future__ import annotations
+
+import typer
+
+from zmqcast.cli.sim import sim
+
+app = typer.Typer(
+    name="zmqcast",
+    help="Reliable group messaging and consistent snapshots over ZeroMQ.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command()(sim)
+
+
+@app.callback()
+def _root() -> None:
+    """Reliable group messaging and consistent snapshots over ZeroMQ."""
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
