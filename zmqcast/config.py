@@ -1,0 +1,255 @@
+"""Cluster configuration files: loading and validation.
+
+A config is a JSON object (see README, "Config format"). Every problem is
+reported as a :class:`ConfigError` naming the field path, so the CLI can print
+one line and exit 2 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from zmqcast.core.config import ChannelMode, CoreConfig
+from zmqcast.topology import SHAPES, Topology, build, strongly_connected
+
+MAX_NODES = 64
+MAX_NODE_ID = 64
+
+
+class ConfigError(ValueError):
+    """A config problem at ``field`` (a path such as ``nodes[1].port``)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class NodeAddress:
+    id: str
+    host: str
+    port: int
+
+    @property
+    def endpoint(self) -> str:
+        """The ZeroMQ TCP endpoint of the node's ROUTER socket."""
+        return f"tcp://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class FaultConfig:
+    """Loss injection between the core and the socket, per link and per frame."""
+
+    loss: float = 0.0
+    dup: float = 0.0
+    delay: float = 0.0
+    """Probability that a frame is held back by a random delay."""
+    max_delay: float = 0.05
+    """Upper bound, in seconds, of an injected delay."""
+    seed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    nodes: tuple[NodeAddress, ...]
+    links: Topology
+    core: CoreConfig
+    faults: FaultConfig
+    max_frame_bytes: int
+
+    def node(self, node_id: str) -> NodeAddress:
+        for n in self.nodes:
+            if n.id == node_id:
+                return n
+        raise ConfigError("--id", f"no node {node_id!r} in the config")
+
+    @property
+    def ids(self) -> list[str]:
+        return [n.id for n in self.nodes]
+
+
+def load_config(path: Path) -> ClusterConfig:
+    """Read and validate the config at ``path``."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(str(path), f"cannot read: {exc.strerror or exc}") from None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ConfigError(str(path), f"invalid JSON: {exc}") from None
+    return parse_config(data)
+
+
+def parse_config(data: Any) -> ClusterConfig:
+    """Validate an already-decoded config object."""
+    if not isinstance(data, dict):
+        raise ConfigError("(top level)", "must be a JSON object")
+    _no_unknown(
+        data, "", {"nodes", "links", "channel", "window", "timeouts", "faults", "max_frame_bytes"}
+    )
+    nodes = _parse_nodes(data.get("nodes"))
+    ids = [n.id for n in nodes]
+    links = _parse_links(data.get("links", "mesh"), ids)
+    channel = data.get("channel", "fifo")
+    modes = [m.value for m in ChannelMode]
+    if channel not in modes:
+        raise ConfigError("channel", f"must be one of {', '.join(modes)}, got {channel!r}")
+    window = _int(data.get("window", 256), "window", 1, 1 << 20)
+    timeouts = data.get("timeouts", {})
+    if not isinstance(timeouts, dict):
+        raise ConfigError("timeouts", "must be an object")
+    _no_unknown(timeouts, "timeouts.", set(_TIMEOUTS))
+    values = {
+        name: _seconds(timeouts.get(name, default), f"timeouts.{name}")
+        for name, default in _TIMEOUTS.items()
+    }
+    try:
+        core = CoreConfig(
+            mode=ChannelMode(channel),
+            window=window,
+            reorder_limit=max(4096, window),
+            rto=values["rto"],
+            rto_max=values["rto_max"],
+            ack_delay=values["ack_delay"],
+            heartbeat_interval=values["heartbeat"],
+            suspect_after=values["suspect_after"],
+            loss_timeout=values["loss_timeout"],
+            holdback_timeout=values["holdback"],
+        )
+    except ValueError as exc:
+        raise ConfigError("timeouts", str(exc)) from None
+    faults = _parse_faults(data.get("faults", {}))
+    max_frame = _int(data.get("max_frame_bytes", 1 << 20), "max_frame_bytes", 1024, 1 << 30)
+    return ClusterConfig(tuple(nodes), links, core, faults, max_frame)
+
+
+_TIMEOUTS: dict[str, float] = {
+    "rto": 0.2,
+    "rto_max": 2.0,
+    "ack_delay": 0.002,
+    "heartbeat": 0.5,
+    "suspect_after": 2.0,
+    "loss_timeout": 0.5,
+    "holdback": 3.0,
+}
+
+
+def _no_unknown(obj: Mapping[str, Any], prefix: str, known: set[str]) -> None:
+    for key in obj:
+        if key not in known:
+            raise ConfigError(
+                f"{prefix}{key}", f"unknown field (known: {', '.join(sorted(known))})"
+            )
+
+
+def _int(value: Any, field: str, lo: int, hi: int) -> int:
+    if type(value) is not int:
+        raise ConfigError(field, f"must be an integer, got {value!r}")
+    if not lo <= value <= hi:
+        raise ConfigError(field, f"must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _number(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigError(field, f"must be a number, got {value!r}")
+    return float(value)
+
+
+def _seconds(value: Any, field: str) -> float:
+    seconds = _number(value, field)
+    if not 0 <= seconds <= 3600:
+        raise ConfigError(field, f"must be between 0 and 3600 seconds, got {value}")
+    return seconds
+
+
+def _probability(value: Any, field: str) -> float:
+    p = _number(value, field)
+    if not 0.0 <= p < 1.0:
+        raise ConfigError(field, f"must be in [0, 1), got {value}")
+    return p
+
+
+def _parse_nodes(raw: Any) -> list[NodeAddress]:
+    if not isinstance(raw, list) or not raw:
+        raise ConfigError("nodes", "must be a non-empty list")
+    if len(raw) > MAX_NODES:
+        raise ConfigError("nodes", f"at most {MAX_NODES} nodes, got {len(raw)}")
+    nodes: list[NodeAddress] = []
+    seen_ids: set[str] = set()
+    seen_addrs: dict[tuple[str, int], str] = {}
+    for i, entry in enumerate(raw):
+        where = f"nodes[{i}]"
+        if not isinstance(entry, dict):
+            raise ConfigError(where, "must be an object with id, host and port")
+        _no_unknown(entry, f"{where}.", {"id", "host", "port"})
+        node_id = entry.get("id")
+        if not isinstance(node_id, str) or not 1 <= len(node_id) <= MAX_NODE_ID:
+            raise ConfigError(f"{where}.id", f"must be a string of 1 to {MAX_NODE_ID} characters")
+        if node_id in seen_ids:
+            raise ConfigError(f"{where}.id", f"duplicate node id {node_id!r}")
+        host = entry.get("host")
+        if not isinstance(host, str) or not host or any(c.isspace() for c in host):
+            raise ConfigError(f"{where}.host", f"must be a host name or address, got {host!r}")
+        port = _int(entry.get("port"), f"{where}.port", 1, 65535)
+        if (host, port) in seen_addrs:
+            raise ConfigError(
+                f"{where}.port",
+                f"address {host}:{port} is already used by {seen_addrs[(host, port)]}",
+            )
+        seen_ids.add(node_id)
+        seen_addrs[(host, port)] = node_id
+        nodes.append(NodeAddress(node_id, host, port))
+    return nodes
+
+
+def _parse_links(raw: Any, ids: list[str]) -> Topology:
+    if isinstance(raw, str):
+        if raw not in SHAPES:
+            raise ConfigError("links", f"must be a shape ({', '.join(SHAPES)}) or an object")
+        try:
+            links = build(raw, ids)
+        except ValueError as exc:
+            raise ConfigError("links", str(exc)) from None
+    elif isinstance(raw, dict):
+        links = {n: [] for n in ids}
+        for src, dsts in raw.items():
+            if src not in links:
+                raise ConfigError(f"links.{src}", f"unknown node {src!r}")
+            if not isinstance(dsts, list):
+                raise ConfigError(f"links.{src}", "must be a list of node ids")
+            for dst in dsts:
+                if dst not in links:
+                    raise ConfigError(f"links.{src}", f"link to unknown node {dst!r}")
+                if dst == src:
+                    raise ConfigError(f"links.{src}", "a node cannot link to itself")
+                if dst in links[src]:
+                    raise ConfigError(f"links.{src}", f"duplicate link to {dst!r}")
+                links[src].append(dst)
+    else:
+        raise ConfigError("links", "must be a shape name or an object of node -> [nodes]")
+    if len(ids) > 1 and not strongly_connected(links):
+        raise ConfigError("links", "the topology is not strongly connected")
+    return links
+
+
+def _parse_faults(raw: Any) -> FaultConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError("faults", "must be an object")
+    _no_unknown(raw, "faults.", {"loss", "dup", "delay", "max_delay", "seed"})
+    max_delay = _seconds(raw.get("max_delay", 0.05), "faults.max_delay")
+    return FaultConfig(
+        loss=_probability(raw.get("loss", 0.0), "faults.loss"),
+        dup=_probability(raw.get("dup", 0.0), "faults.dup"),
+        delay=_probability(raw.get("delay", 0.0), "faults.delay"),
+        max_delay=max_delay,
+        seed=_int(raw.get("seed", 0), "faults.seed", 0, (1 << 63) - 1),
+    )
