@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import typer
 
+from zmqcast.cli.check import check
+from zmqcast.cli.node import launch, node
 from zmqcast.cli.sim import sim
 
 app = typer.Typer(
@@ -14,6 +16,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command()(sim)
+app.command()(node)
+app.command()(launch)
+app.command()(check)
 
 
 @app.callback()

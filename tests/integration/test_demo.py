@@ -1,0 +1,104 @@
+"""The seed demo over real node processes and real ZeroMQ sockets on 127.0.0.1."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from zmqcast.cli import app
+from zmqcast.cli.check import load_events
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports the OS just handed out, so parallel runs never collide."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def write_config(path: Path, count: int, **extra: Any) -> Path:
+    nodes = [
+        {"id": f"P{i + 1}", "host": "127.0.0.1", "port": port}
+        for i, port in enumerate(free_ports(count))
+    ]
+    path.write_bytes(orjson.dumps({"nodes": nodes, **extra}))
+    return path
+
+
+@pytest.mark.timeout(120)
+def test_seed_demo_delivers_everything_exactly_once(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "local3.json", 3)
+    run_dir = tmp_path / "run"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "zmqcast",
+            "launch",
+            str(config),
+            "--auto",
+            "--run-dir",
+            str(run_dir),
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Sent: Hello everyone!" in done.stdout
+    assert "Delivered: Final message from P3 | from=P3" in done.stdout
+
+    events = load_events(run_dir)
+    sent = {(e["origin"], e["oepoch"], e["oseq"]): e for e in events if e["kind"] == "multicast"}
+    assert len(sent) == 3
+    for node in ("P1", "P2", "P3"):
+        delivered = [
+            (e["origin"], e["oepoch"], e["oseq"])
+            for e in events
+            if e["node"] == node and e["kind"] == "deliver"
+        ]
+        # Exactly once, everything but its own message.
+        assert sorted(delivered) == sorted(k for k in sent if k[0] != node)
+        ticks = [
+            e["lamport"]
+            for e in events
+            if e["node"] == node and e["kind"] in {"multicast", "deliver", "duplicate", "held"}
+        ]
+        assert ticks == sorted(set(ticks)), f"{node}: Lamport values must strictly increase"
+    for e in events:
+        if e["kind"] == "deliver":
+            assert e["lamport"] > sent[(e["origin"], e["oepoch"], e["oseq"])]["lamport"]
+
+    checked = CliRunner().invoke(app, ["check", str(run_dir)])
+    assert checked.exit_code == 0, checked.output
+    assert "VIOLATED" not in checked.output
+
+
+def test_node_with_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"nodes": [{"id": "P1", "host": "127.0.0.1", "port": 99999}]}')
+    result = CliRunner().invoke(app, ["node", "--config", str(bad), "--id", "P1"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line]
+    assert len(lines) == 1
+    assert "nodes[0].port" in lines[0]
+
+
+def test_node_with_unknown_id_exits_2(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.json", 2)
+    result = CliRunner().invoke(app, ["node", "--config", str(config), "--id", "P9"])
+    assert result.exit_code == 2
+    assert "--id" in result.output

@@ -1,0 +1,5 @@
+"""``python -m zmqcast`` runs the CLI."""
+
+from zmqcast.cli import main
+
+main()

@@ -1,0 +1,129 @@
+"""``zmqcast node`` and ``zmqcast launch``: run one node, or a whole cluster."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Annotated
+
+import typer
+
+from zmqcast.cli.errors import fail
+from zmqcast.config import ClusterConfig, ConfigError, load_config
+from zmqcast.runtime.node import run_node
+
+COLOURS = ("cyan", "green", "yellow", "magenta", "blue", "red", "bright_cyan", "bright_green")
+STOP_GRACE = 5.0
+
+
+def _load(path: Path) -> ClusterConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        fail(f"config {path}: {exc.field}", exc.message)
+
+
+def _default_run_dir() -> Path:
+    return Path("runs") / time.strftime("%Y%m%d-%H%M%S")
+
+
+def node(
+    config: Annotated[Path, typer.Option("--config", help="Cluster config (JSON).")],
+    node_id: Annotated[str, typer.Option("--id", help="Which node of the config to run.")],
+    auto: Annotated[
+        bool, typer.Option("--auto", help="Run the seed's script, exit once all is delivered.")
+    ] = False,
+    run_dir: Annotated[
+        Path | None, typer.Option(help="Where events/<node>.jsonl is written.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Also print channel events.")] = False,
+    json: Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")] = False,
+) -> None:
+    """Run one node. Each line typed on stdin is multicast; deliveries are printed."""
+    cfg = _load(config)
+    if node_id not in cfg.ids:
+        fail("--id", f"no node {node_id!r} in {config} (nodes: {', '.join(cfg.ids)})")
+    status = run_node(
+        cfg, node_id, run_dir or _default_run_dir(), auto=auto, verbose=verbose, json_output=json
+    )
+    raise typer.Exit(status)
+
+
+def _pump(stream: IO[bytes], colour: str, lock: threading.Lock) -> None:
+    for raw in iter(stream.readline, b""):
+        line = raw.decode("utf-8", "replace").rstrip("\n")
+        with lock:
+            typer.secho(line, fg=colour)
+
+
+def launch(
+    config: Annotated[Path, typer.Argument(help="Cluster config (JSON).")],
+    auto: Annotated[
+        bool, typer.Option("--auto", help="Every node runs the seed's script.")
+    ] = False,
+    run_dir: Annotated[Path | None, typer.Option(help="Run directory shared by all nodes.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", help="Channel events too.")] = False,
+) -> None:
+    """Start every node of the config as its own process and merge their output."""
+    cfg = _load(config)
+    directory = run_dir or _default_run_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    typer.echo(f"run directory: {directory}")
+    procs: list[subprocess.Popen[bytes]] = []
+    lock = threading.Lock()
+    pumps: list[threading.Thread] = []
+    for i, node_id in enumerate(cfg.ids):
+        cmd = [sys.executable, "-m", "zmqcast", "node", "--config", str(config), "--id", node_id]
+        cmd += ["--run-dir", str(directory)]
+        if auto:
+            cmd.append("--auto")
+        if verbose:
+            cmd.append("--verbose")
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,  # Ctrl-C reaches them through us, in order
+        )
+        procs.append(proc)
+        assert proc.stdout is not None
+        pump = threading.Thread(target=_pump, args=(proc.stdout, COLOURS[i % len(COLOURS)], lock))
+        pump.start()
+        pumps.append(pump)
+
+    def stop(signum: int, _frame: object) -> None:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        codes = [_wait(proc) for proc in procs]
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for pump in pumps:
+            pump.join(timeout=2)
+    failed = [cfg.ids[i] for i, code in enumerate(codes) if code != 0]
+    if failed:
+        typer.echo(f"nodes exited with errors: {', '.join(failed)}", err=True)
+        raise typer.Exit(1)
+
+
+def _wait(proc: subprocess.Popen[bytes]) -> int:
+    while True:
+        try:
+            return proc.wait(timeout=0.2)
+        except subprocess.TimeoutExpired:
+            continue

@@ -1,0 +1,327 @@
+"""One node process: the poll loop that drives the sans-IO core over ZeroMQ.
+
+The loop polls the sockets (and stdin in interactive mode) until the core's next
+deadline, feeds every decoded frame to the core in one batch, fires timers,
+sends what the core returns and prints and logs its deliveries and events.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import select
+import signal
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+import orjson
+
+from zmqcast.config import ClusterConfig
+from zmqcast.core.events import Event, Outputs
+from zmqcast.core.frames import Frame
+from zmqcast.core.node import NodeCore
+from zmqcast.runtime.transport import Transport, decode_from
+from zmqcast.topology import echo_neighbours, in_neighbours
+from zmqcast.wire import FrameError
+
+SEED_SCRIPT = ("Hello everyone!", "How are you?", "Final message from P3")
+"""The seed's automatic mode, in English: node ``i`` sends line ``i``."""
+BAD_FRAME_LOG_INTERVAL = 5.0
+AUTO_TIMEOUT = 60.0
+SHUTDOWN_FLUSH = 1.0
+CHANNEL_KINDS = frozenset(
+    {"retransmit", "gap", "loss", "peer_epoch", "suspect", "alive", "replay", "skip", "late"}
+)
+
+
+def script_line(index: int, node_id: str) -> str:
+    """The message node number ``index`` (0-based) sends in ``--auto`` mode."""
+    return SEED_SCRIPT[index] if index < len(SEED_SCRIPT) else f"Message from {node_id}"
+
+
+def clock_text(wall: float) -> str:
+    """``HH:MM:SS.mmm`` local time, as in the seed's console lines."""
+    t = time.localtime(wall)
+    return f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{int(wall * 1000) % 1000:03d}"
+
+
+@dataclass(slots=True)
+class BadFrames:
+    """Counts malformed frames and logs at most once per peer per interval."""
+
+    counts: dict[str, int] = field(default_factory=dict)
+    _last_log: dict[str, float] = field(default_factory=dict)
+    _since_log: dict[str, int] = field(default_factory=dict)
+
+    def note(self, link: str, reason: str, now: float) -> int | None:
+        """Count one; return how many to report now, or None to stay quiet."""
+        self.counts[reason] = self.counts.get(reason, 0) + 1
+        self._since_log[link] = self._since_log.get(link, 0) + 1
+        if now - self._last_log.get(link, -1e18) < BAD_FRAME_LOG_INTERVAL:
+            return None
+        self._last_log[link] = now
+        pending = self._since_log.pop(link)
+        return pending
+
+
+class NodeRuntime:
+    """Runs node ``node_id`` of ``cfg`` until stopped (or, in auto mode, done)."""
+
+    def __init__(
+        self,
+        cfg: ClusterConfig,
+        node_id: str,
+        run_dir: Path,
+        *,
+        auto: bool = False,
+        verbose: bool = False,
+        json_output: bool = False,
+        out: TextIO = sys.stdout,
+    ) -> None:
+        self.cfg = cfg
+        self.id = node_id
+        self.auto = auto
+        self.verbose = verbose
+        self.json_output = json_output
+        self.out = out
+        me = cfg.node(node_id)
+        log_dir = run_dir / "events"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = log_dir / f"{node_id}.jsonl"
+        restarted = self.log_path.exists() and self.log_path.stat().st_size > 0
+        # An incarnation must grow across restarts without stable storage:
+        # milliseconds of wall time do, and stay below 2**53.
+        self.inc = int(time.time() * 1000)
+        self.log = self.log_path.open("ab")
+        out_peers = cfg.links[node_id]
+        self.transport = Transport(
+            node_id, me.endpoint, {p: cfg.node(p).endpoint for p in out_peers}
+        )
+        self.core = NodeCore(
+            node_id,
+            self.inc,
+            out_peers,
+            in_neighbours(cfg.links)[node_id],
+            cfg.core,
+            time.monotonic(),
+            echo_to=echo_neighbours(cfg.links, node_id),
+            restarted=restarted,
+        )
+        self.rng = random.Random(f"{cfg.faults.seed}:{node_id}:{self.inc}")
+        self._delayed: list[tuple[float, int, Frame]] = []
+        self._order = 0
+        self.bad = BadFrames()
+        self.stopping = False
+        self.pending_input: list[bytes] = []
+        self.delivered_from: set[str] = set()
+        self.index = cfg.ids.index(node_id)
+        self.sent_script = False
+
+    # ------------------------------------------------------------- output
+    def _log_events(self, events: list[Event]) -> None:
+        if not events:
+            return
+        wall = time.time()
+        chunks = []
+        for ev in events:
+            ev["wall"] = round(wall, 3)
+            chunks.append(orjson.dumps(ev))
+            chunks.append(b"\n")
+            if self.json_output:
+                self.out.write(orjson.dumps(ev).decode() + "\n")
+            elif self.verbose and ev["kind"] in CHANNEL_KINDS:
+                self._line(ev["lamport"], f"{ev['kind']}: " + _fields(ev))
+        self.log.write(b"".join(chunks))
+        self.log.flush()
+
+    def _line(self, lamport: int, text: str) -> None:
+        self.out.write(f"[{self.id}] [Lamport={lamport}] {clock_text(time.time())} - {text}\n")
+        self.out.flush()
+
+    def _apply(self, outputs: Outputs) -> None:
+        for frame in outputs.frames:
+            self._inject(frame)
+        self._log_events(outputs.events)
+        for d in outputs.deliveries:
+            self.delivered_from.add(d.origin)
+            if not self.json_output:
+                text = d.body.decode("utf-8", "replace")
+                self._line(d.lamport, f"Delivered: {text} | from={d.origin}")
+
+    def _inject(self, frame: Frame) -> None:
+        """Loss injection between the core and the socket (config ``faults``)."""
+        faults = self.cfg.faults
+        rng = self.rng
+        if faults.loss and rng.random() < faults.loss:
+            self._log_events([self._fault_event("inject_drop", frame)])
+            return
+        copies = 2 if faults.dup and rng.random() < faults.dup else 1
+        if copies == 2:
+            self._log_events([self._fault_event("inject_dup", frame)])
+        for _ in range(copies):
+            if faults.delay and rng.random() < faults.delay:
+                self._order += 1
+                due = time.monotonic() + rng.uniform(0, faults.max_delay)
+                self._delayed.append((due, self._order, frame))
+            else:
+                self.transport.send(frame)
+
+    def _fault_event(self, kind: str, frame: Frame) -> Event:
+        return {
+            "node": self.id,
+            "inc": self.inc,
+            "kind": kind,
+            "lamport": self.core.clock.value,
+            "time": round(time.monotonic(), 6),
+            "ch": f"{frame.src}>{frame.dst}",
+            "frame": frame.kind,
+        }
+
+    def _multicast(self, text: str) -> None:
+        outputs = self.core.multicast(text.encode(), time.monotonic())
+        if not self.json_output:
+            self._line(self.core.clock.value, f"Sent: {text}")
+        self._apply(outputs)
+
+    # ------------------------------------------------------------- loop
+    def run(self) -> int:
+        """Serve until stopped; return the exit status."""
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+        self._apply(self.core.start(time.monotonic()))
+        started = time.monotonic()
+        done_at: float | None = None
+        stop_deadline: float | None = None
+        stdin_open = not self.auto and sys.stdin is not None and not sys.stdin.closed
+        status = 0
+        try:
+            while True:
+                now = time.monotonic()
+                if self.stopping and stop_deadline is None:
+                    stop_deadline = now + SHUTDOWN_FLUSH
+                if stop_deadline is not None and (now >= stop_deadline or self._idle()):
+                    break
+                if self.auto:
+                    self._auto_step()
+                    if done_at is None and self._auto_done():
+                        done_at = now
+                    if done_at is not None and now - done_at >= 2 * self.cfg.core.rto_max:
+                        break
+                    if now - started > AUTO_TIMEOUT:
+                        self.out.write(f"[{self.id}] error: auto mode did not finish in time\n")
+                        status = 1
+                        break
+                if stdin_open and not self.stopping:
+                    stdin_open = self._read_stdin()
+                self._flush_input()
+                due = min(self.core.next_deadline(), self._next_delayed())
+                timeout = max(0.0, min(due - time.monotonic(), 0.05))
+                frames = self._receive(int(timeout * 1000))
+                now = time.monotonic()
+                if frames:
+                    self._apply(self.core.receive_many(frames, now))
+                if now >= self.core.next_deadline():
+                    self._apply(self.core.tick(now))
+                self._release_delayed(now)
+        finally:
+            self.transport.close()
+            self.log.close()
+        return status
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stopping = True
+
+    def _receive(self, timeout_ms: int) -> list[Frame]:
+        frames: list[Frame] = []
+        now = time.monotonic()
+        for link, parts in self.transport.receive(timeout_ms):
+            try:
+                frames.append(decode_from(link, parts, self.cfg.max_frame_bytes))
+            except FrameError as exc:
+                report = self.bad.note(link, exc.reason, now)
+                if report is not None:
+                    self._log_events(
+                        [
+                            {
+                                "node": self.id,
+                                "inc": self.inc,
+                                "kind": "bad_frame",
+                                "lamport": self.core.clock.value,
+                                "time": round(now, 6),
+                                "link": link,
+                                "reason": exc.reason,
+                                "count": report,
+                            }
+                        ]
+                    )
+        return frames
+
+    def _read_stdin(self) -> bool:
+        ready, _, _ = select.select([sys.stdin], [], [], 0)
+        if not ready:
+            return True
+        line = sys.stdin.buffer.readline()
+        if not line:
+            return False
+        text = line.rstrip(b"\r\n")
+        if text:
+            self.pending_input.append(text)
+        return True
+
+    def _flush_input(self) -> None:
+        while self.pending_input and self.core.can_multicast():
+            self._multicast(self.pending_input.pop(0).decode("utf-8", "replace"))
+
+    def _next_delayed(self) -> float:
+        return min((due for due, _, _ in self._delayed), default=float("inf"))
+
+    def _release_delayed(self, now: float) -> None:
+        if not self._delayed:
+            return
+        ready = sorted(d for d in self._delayed if d[0] <= now)
+        self._delayed = [d for d in self._delayed if d[0] > now]
+        for _, _, frame in ready:
+            self.transport.send(frame)
+
+    # ------------------------------------------------------------- auto mode
+    def _auto_step(self) -> None:
+        if self.sent_script or self.stopping:
+            return
+        earlier = set(self.cfg.ids[: self.index])
+        if earlier <= self.delivered_from and self.core.can_multicast():
+            self.sent_script = True
+            self._multicast(script_line(self.index, self.id))
+
+    def _auto_done(self) -> bool:
+        others = set(self.cfg.ids) - {self.id}
+        return self.sent_script and others <= self.delivered_from and self._idle()
+
+    def _idle(self) -> bool:
+        """Nothing this node sent is still unreleased."""
+        return all(s.unreleased == 0 for s in self.core.senders.values())
+
+
+def _fields(ev: dict[str, Any]) -> str:
+    skip = {"node", "inc", "kind", "lamport", "time", "wall"}
+    return " ".join(f"{k}={v}" for k, v in ev.items() if k not in skip)
+
+
+def run_node(
+    cfg: ClusterConfig,
+    node_id: str,
+    run_dir: Path,
+    *,
+    auto: bool,
+    verbose: bool,
+    json_output: bool,
+) -> int:
+    """Entry point used by the CLI."""
+    runtime = NodeRuntime(
+        cfg, node_id, run_dir, auto=auto, verbose=verbose, json_output=json_output
+    )
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    return runtime.run()

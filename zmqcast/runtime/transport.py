@@ -1,0 +1,137 @@
+"""ROUTER/DEALER transport: moves encoded frames between node processes.
+
+Each node binds one ROUTER on its own address and connects one DEALER to every
+out-neighbour's ROUTER, with its node id as the DEALER identity. Frames of a
+channel ``A -> B`` (data, heartbeats) travel on A's DEALER; the acks of that
+channel travel back from B's ROUTER to identity ``A`` over the same TCP
+connection, so a directed link needs no socket in the other direction.
+
+Socket options are set explicitly (see README, "Transport"):
+
+- ``LINGER`` 0 on close, because unacknowledged frames are the channel layer's
+  business and are resent to the peer's next incarnation anyway;
+- ``SNDHWM``/``RCVHWM`` 10,000 messages: above the protocol's own windows, so
+  the HWM is a last-resort guard, and a frame dropped at the HWM is repaired by
+  retransmission like any loss;
+- ``IMMEDIATE`` on DEALERs, so frames are not queued for a peer that is not
+  connected (they are retransmitted once it is);
+- ``RECONNECT_IVL`` 100 ms, ``RECONNECT_IVL_MAX`` 1 s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+
+import zmq
+
+from zmqcast.core.frames import Ack, Frame
+from zmqcast.wire import FrameError, decode, encode
+
+HWM = 10_000
+
+
+class Transport:
+    """Owns the sockets of one node; sends frames and yields received parts."""
+
+    def __init__(
+        self,
+        node_id: str,
+        bind: str,
+        peers: Mapping[str, str],
+        ctx: zmq.Context[zmq.Socket[bytes]] | None = None,
+    ) -> None:
+        """``peers`` maps each out-neighbour's id to its ROUTER endpoint."""
+        self.ctx = ctx or zmq.Context()
+        self.node_id = node_id
+        self.router = self.ctx.socket(zmq.ROUTER)
+        self._configure(self.router)
+        self.router.bind(bind)
+        self.dealers: dict[str, zmq.Socket[bytes]] = {}
+        for peer, endpoint in peers.items():
+            dealer = self.ctx.socket(zmq.DEALER)
+            dealer.setsockopt(zmq.IDENTITY, node_id.encode())
+            dealer.setsockopt(zmq.IMMEDIATE, 1)
+            self._configure(dealer)
+            dealer.connect(endpoint)
+            self.dealers[peer] = dealer
+        self.poller = zmq.Poller()
+        self.poller.register(self.router, zmq.POLLIN)
+        for dealer in self.dealers.values():
+            self.poller.register(dealer, zmq.POLLIN)
+        self.sent_frames = 0
+        self.unroutable = 0
+
+    @staticmethod
+    def _configure(sock: zmq.Socket[bytes]) -> None:
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.setsockopt(zmq.SNDHWM, HWM)
+        sock.setsockopt(zmq.RCVHWM, HWM)
+        sock.setsockopt(zmq.RECONNECT_IVL, 100)
+        sock.setsockopt(zmq.RECONNECT_IVL_MAX, 1000)
+
+    def send(self, frame: Frame) -> None:
+        """Send one frame on the socket its direction calls for; never blocks."""
+        parts = encode(frame)
+        try:
+            if isinstance(frame, Ack):
+                self.router.send_multipart([frame.dst.encode(), *parts], zmq.NOBLOCK, copy=False)
+            else:
+                dealer = self.dealers.get(frame.dst)
+                if dealer is None:
+                    self.unroutable += 1
+                    return
+                dealer.send_multipart(parts, zmq.NOBLOCK, copy=False)
+        except zmq.Again:
+            # Peer not connected or HWM reached: the channel layer retransmits.
+            self.unroutable += 1
+            return
+        self.sent_frames += 1
+
+    def receive(self, timeout_ms: int, limit: int = 256) -> Iterator[tuple[str, list[bytes]]]:
+        """Wait up to ``timeout_ms`` and yield ``(link, parts)`` for ready messages.
+
+        ``link`` is the peer id a DEALER is connected to, or ``"router:<identity>"``
+        for the ROUTER (the identity is what the sending peer claims to be).
+        """
+        ready = dict(self.poller.poll(timeout_ms))
+        if not ready:
+            return
+        count = 0
+        if self.router in ready:
+            while count < limit:
+                try:
+                    msg = self.router.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                count += 1
+                ident = msg[0].decode("utf-8", "replace")
+                yield f"router:{ident}", msg[1:]
+        for peer, dealer in self.dealers.items():
+            if dealer not in ready:
+                continue
+            while count < limit:
+                try:
+                    msg = dealer.recv_multipart(zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                count += 1
+                yield peer, msg
+
+    def close(self) -> None:
+        for dealer in self.dealers.values():
+            dealer.close(linger=0)
+        self.router.close(linger=0)
+
+
+def decode_from(link: str, parts: list[bytes], max_size: int) -> Frame:
+    """Decode ``parts`` and check that the frame's claimed source matches the link.
+
+    A frame arriving on our DEALER connected to ``peer`` must be an ack from
+    ``peer``; one arriving on the ROUTER must come from the identity that the
+    sending DEALER declared. Raises :class:`FrameError` otherwise.
+    """
+    frame = decode(parts, max_size=max_size)
+    expected = link[len("router:") :] if link.startswith("router:") else link
+    if frame.src != expected:
+        raise FrameError("field:src", f"frame claims src {frame.src!r} on link {expected!r}")
+    return frame
