@@ -31,18 +31,6 @@ def _explain(result: SimResult) -> str:
     return f"{what}\nreplay with: {result.params.command()}"
 
 
-def _within_guarantee(nodes: int, topology: str, fault: dict[str, object]) -> int:
-    """Keep sparse topologies to one crash at a time (README: "Known limits").
-
-    The simulator crashes ``nodes // 3`` nodes; on a line or ring two overlapping
-    crashes can cut the only path a message had, which the protocol does not
-    yet survive. A mesh survives any number.
-    """
-    if fault["crash"] and topology != "mesh":
-        return min(nodes, 5)
-    return nodes
-
-
 faults = st.fixed_dictionaries(
     {
         "loss": st.sampled_from([0.0, 0.1, 0.3]),
@@ -64,7 +52,6 @@ faults = st.fixed_dictionaries(
 def test_fifo_channels_keep_every_invariant(
     seed: int, nodes: int, topology: str, fault: dict[str, object]
 ) -> None:
-    nodes = _within_guarantee(nodes, topology, fault)
     params = SimParams(nodes=nodes, messages=8, topology=topology, seed=seed, **fault)  # type: ignore[arg-type]
     result = simulate(params)
     assert result.ok, _explain(result)
@@ -80,7 +67,6 @@ def test_fifo_channels_keep_every_invariant(
 def test_unordered_channels_keep_every_invariant(
     seed: int, nodes: int, topology: str, fault: dict[str, object]
 ) -> None:
-    nodes = _within_guarantee(nodes, topology, fault)
     params = SimParams(
         nodes=nodes,
         messages=8,

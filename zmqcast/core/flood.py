@@ -29,14 +29,15 @@ Retention and replay
     Two crashes can still leave a message with nobody holding it: an origin
     that crashes after its copies were received, and then a relay that crashes
     before its own copies were. So every node also keeps the last ``window``
-    messages of each origin epoch it delivered. When a neighbour turns out to
-    be a new incarnation, the node replays to it the retained messages that
-    could still be missing somewhere: those it is still spreading (the replay
-    joins that spread, so it stays inside the origin's custody accounting) and
-    those whose origin epoch is dead (a newer incarnation of the origin was
-    seen, so no stable floor will ever cover them). Every other message is
-    still covered by its live origin's custody. Memory stays at ``window``
-    messages per origin epoch.
+    messages of each origin epoch it delivered, and the highest stable floor it
+    has seen for each. When a neighbour turns out to be a new incarnation, the
+    node replays to it every retained message that is not known to be stable:
+    one it is still spreading joins that spread (so it stays inside the
+    origin's custody accounting); any other goes untracked. Whether the origin
+    is still alive cannot be known from afar, so a message above the stable
+    floor is replayed even if its origin's custody may still cover it; the
+    copy is then a harmless duplicate. Memory stays at ``window`` messages and
+    one integer per origin epoch.
 
 Stable floor
     Every multicast carries ``sf``, its origin's stable floor: the origin has no
@@ -161,6 +162,7 @@ class Flooding:
         self._spreading: dict[MsgKey, Spread] = {}  # copies not all received yet
         self._open: dict[MsgKey, Spread] = {}  # copies not all released yet
         self._newest_epoch: dict[str, int] = {node_id: inc}
+        self._stable: dict[tuple[str, int], int] = {}  # highest sf seen per origin epoch
         self._alive: dict[int, Spread] = {}
         self._streams: dict[tuple[str, int], _Stream] = {}
         # Per origin epoch, the last ``window`` delivered messages, oldest first.
@@ -263,13 +265,14 @@ class Flooding:
         src = receiver.src
         self.clock.tick_receive(ts)
         self.saw_epoch(origin, oepoch)
-        received_at = self.clock.value
+        if stable > self._stable.get((origin, oepoch), 0):
+            self._stable[(origin, oepoch)] = stable
         outcome = self.dedup.admit(origin, oepoch, oseq, stable)
         if outcome != DedupOutcome.NEW:
             if outcome == DedupOutcome.STALE_EPOCH:
                 self.stats.stale_epoch += 1
             self.stats.duplicates += 1
-            self._stamped = received_at
+            self._stamp()
             self.event("duplicate", {"origin": origin, "oepoch": oepoch, "oseq": oseq, "from": src})
             spread = self._spreading.get(key)
             if spread is not None:
@@ -296,12 +299,22 @@ class Flooding:
             stream.waiting[oseq] = pending
             if stream.since == _NEVER:
                 stream.since = now
-            self._stamped = received_at
+            self._stamp()
             self.event("held", {"origin": origin, "oepoch": oepoch, "oseq": oseq, "from": src})
             return
         self._deliver(key, pending, now)
         stream.next = oseq + 1
         self._drain(origin, oepoch, stream, now)
+
+    def _stamp(self) -> None:
+        """Make the clock strictly exceed the last clock-ticking event's value.
+
+        A receipt ticks the clock once; when it also releases messages from the
+        holdback queue, each of those deliveries is an event of its own.
+        """
+        if self.clock.value <= self._stamped:
+            self.clock.value += 1
+        self._stamped = self.clock.value
 
     def _drain(self, origin: str, oepoch: int, stream: _Stream, now: float) -> None:
         waiting = stream.waiting
@@ -339,9 +352,7 @@ class Flooding:
 
     def _deliver(self, key: MsgKey, p: _Pending, now: float) -> None:
         origin, oepoch, oseq = key
-        if self.clock.value <= self._stamped:
-            self.clock.value += 1  # a delivery out of the holdback queue is its own event
-        self._stamped = self.clock.value
+        self._stamp()
         self.stats.delivered += 1
         self.event(
             "deliver",
@@ -377,7 +388,9 @@ class Flooding:
         if kept is None:
             epochs = [k for k in self._retained if k[0] == origin]
             if len(epochs) >= self.cfg.epochs_per_origin:
-                del self._retained[min(epochs, key=lambda k: k[1])]
+                evicted = min(epochs, key=lambda k: k[1])
+                del self._retained[evicted]
+                self._stable.pop(evicted, None)
             kept = self._retained[(origin, oepoch)] = {}
         kept[oseq] = (meta, body)
         floor = oseq - self.cfg.window
@@ -399,7 +412,11 @@ class Flooding:
             return 0
         count = 0
         for (origin, oepoch), kept in self._retained.items():
-            dead = oepoch < self._newest_epoch.get(origin, 0)
+            if origin == self.id and oepoch == self.inc:
+                alive = self._alive
+                floor = next(iter(alive)) - 1 if alive else self._own_seq
+            else:
+                floor = self._stable.get((origin, oepoch), 0)
             for oseq, (meta, body) in kept.items():
                 spread = self._open.get((origin, oepoch, oseq))
                 if spread is not None:
@@ -408,7 +425,7 @@ class Flooding:
                     spread.unreceived += 1
                     spread.unreleased += 1
                     sender.send(meta, body, spread, want_receipt=True)
-                elif dead:
+                elif oseq > floor:
                     sender.send(meta, body)
                 else:
                     continue
