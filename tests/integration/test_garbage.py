@@ -1,0 +1,148 @@
+"""A node pelted with 10,000+ malformed frames keeps serving its good peers."""
+
+from __future__ import annotations
+
+import queue
+import random
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+import zmq
+
+from tests.integration.test_demo import write_config
+from zmqcast.cli.check import load_events
+
+
+class NodeProcess:
+    """A running `zmqcast node` whose stdout lines can be awaited."""
+
+    def __init__(self, config: Path, node_id: str, run_dir: Path) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "zmqcast",
+                "node",
+                "--config",
+                str(config),
+                "--id",
+                node_id,
+                "--run-dir",
+                str(run_dir),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in iter(self.proc.stdout.readline, b""):
+            self.lines.put(raw.decode("utf-8", "replace"))
+
+    def say(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def wait_for(self, needle: str, timeout: float) -> str:
+        deadline = time.monotonic() + timeout
+        seen = []
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            seen.append(line)
+            if needle in line:
+                return line
+        raise AssertionError(f"never saw {needle!r}; output was:\n{''.join(seen)}")
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=15)
+
+
+def garbage(rng: random.Random, count: int) -> list[list[bytes]]:
+    """Malformed multipart messages of every kind the decoder must refuse."""
+    good = {
+        "v": 1,
+        "k": "data",
+        "src": "P2",
+        "dst": "P1",
+        "inc": 1,
+        "dinc": 1,
+        "items": [{"s": 1, "m": {"t": "mc"}}],
+    }
+    shapes = [
+        lambda: [rng.randbytes(rng.randint(0, 64))],
+        lambda: [orjson.dumps(good)[: rng.randint(1, 40)]],
+        lambda: [orjson.dumps({**good, "inc": "one"}), b"x"],
+        lambda: [orjson.dumps({**good, "src": "Z9"}), b"x"],
+        lambda: [
+            b'{"v":1,"k":"data","src":"P2","dst":"P1","inc":1,"dinc":1,'
+            b'"items":[{"s":1000000000000000000000000000000,"m":{}}]}',
+            b"x",
+        ],
+        lambda: [orjson.dumps(good), b"x" * (2 << 20)],
+        lambda: [
+            orjson.dumps(
+                {
+                    "v": 1,
+                    "k": "ack",
+                    "src": "P2",
+                    "dst": "P1",
+                    "inc": 1,
+                    "dinc": 0,
+                    "ack": 2**52,
+                    "rel": 2**52,
+                    "nack": [[1, 2**52]],
+                }
+            )
+        ],
+        lambda: [b"[]"],
+    ]
+    return [rng.choice(shapes)() for _ in range(count)]
+
+
+@pytest.mark.timeout(120)
+def test_node_survives_ten_thousand_garbage_frames(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.json", 2)
+    ports = [n["port"] for n in orjson.loads(config.read_bytes())["nodes"]]
+    run_dir = tmp_path / "run"
+    p1 = NodeProcess(config, "P1", run_dir)
+    p2 = NodeProcess(config, "P2", run_dir)
+    try:
+        p2.say("before the storm")
+        p1.wait_for("Delivered: before the storm | from=P2", timeout=30)
+
+        ctx = zmq.Context()
+        attacker = ctx.socket(zmq.DEALER)
+        # A second connection claiming a connected peer's identity is discarded
+        # by the ROUTER itself, so the attacker uses an identity of its own.
+        attacker.setsockopt(zmq.IDENTITY, b"intruder")
+        attacker.setsockopt(zmq.LINGER, 2000)
+        attacker.connect(f"tcp://127.0.0.1:{ports[0]}")
+        for parts in garbage(random.Random(7), 10_000):
+            attacker.send_multipart(parts)
+        attacker.close()
+        ctx.term()
+
+        p2.say("after the storm")
+        p1.wait_for("Delivered: after the storm | from=P2", timeout=30)
+        assert p1.proc.poll() is None, "P1 must still be running"
+    finally:
+        codes = [p1.stop(), p2.stop()]
+    assert codes == [0, 0]
+    events = load_events(run_dir)
+    bad = [e for e in events if e["node"] == "P1" and e["kind"] == "bad_frame"]
+    assert bad, "malformed frames must be counted and logged"
+    assert len(bad) < 200, "logging is rate-limited per link, not one line per frame"
