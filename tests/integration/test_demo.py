@@ -102,3 +102,44 @@ def test_node_with_unknown_id_exits_2(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["node", "--config", str(config), "--id", "P9"])
     assert result.exit_code == 2
     assert "--id" in result.output
+
+
+@pytest.mark.timeout(150)
+def test_seed_demo_under_injected_loss_passes_check(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.json", 3)
+    run_dir = tmp_path / "run"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "zmqcast",
+            "launch",
+            str(config),
+            "--auto",
+            "--run-dir",
+            str(run_dir),
+            "--loss",
+            "0.2",
+            "--dup",
+            "0.05",
+            "--seed",
+            "7",
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    events = load_events(run_dir)
+    injected = [e for e in events if e["kind"] in {"inject_drop", "inject_dup"}]
+    assert injected, "loss injection must act and be logged"
+    checked = CliRunner().invoke(app, ["check", str(run_dir)])
+    assert checked.exit_code == 0, checked.output
+
+
+def test_bad_loss_flag_exits_2(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.json", 2)
+    result = CliRunner().invoke(app, ["launch", str(config), "--loss", "1.5"])
+    assert result.exit_code == 2
+    assert "--loss" in result.output

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ from typing import IO, Annotated
 
 import typer
 
-from zmqcast.cli.errors import fail
+from zmqcast.cli.errors import check_probability, fail
 from zmqcast.config import ClusterConfig, ConfigError, load_config
 from zmqcast.runtime.node import run_node
 
@@ -26,6 +27,47 @@ def _load(path: Path) -> ClusterConfig:
         return load_config(path)
     except ConfigError as exc:
         fail(f"config {path}: {exc.field}", exc.message)
+
+
+LossOpt = Annotated[
+    float | None, typer.Option(help="Drop each outgoing frame with this probability.")
+]
+DupOpt = Annotated[float | None, typer.Option(help="Duplicate each outgoing frame.")]
+DelayOpt = Annotated[
+    float | None, typer.Option(help="Delay each outgoing frame (reorders) with this probability.")
+]
+SeedOpt = Annotated[int | None, typer.Option(help="Seed of the loss injection.")]
+
+
+def _with_faults(
+    cfg: ClusterConfig,
+    loss: float | None,
+    dup: float | None,
+    delay: float | None,
+    seed: int | None,
+) -> ClusterConfig:
+    """The config with loss-injection flags overriding its ``faults`` block."""
+    faults = cfg.faults
+    if seed is not None and seed < 0:
+        fail("--seed", f"must not be negative, got {seed}")
+    updated = dataclasses.replace(
+        faults,
+        loss=faults.loss if loss is None else check_probability("--loss", loss),
+        dup=faults.dup if dup is None else check_probability("--dup", dup),
+        delay=faults.delay if delay is None else check_probability("--delay", delay),
+        seed=faults.seed if seed is None else seed,
+    )
+    return cfg if updated == faults else dataclasses.replace(cfg, faults=updated)
+
+
+def _fault_args(
+    loss: float | None, dup: float | None, delay: float | None, seed: int | None
+) -> list[str]:
+    args: list[str] = []
+    for flag, value in (("--loss", loss), ("--dup", dup), ("--delay", delay), ("--seed", seed)):
+        if value is not None:
+            args += [flag, str(value)]
+    return args
 
 
 def _default_run_dir() -> Path:
@@ -43,9 +85,13 @@ def node(
     ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Also print channel events.")] = False,
     json: Annotated[bool, typer.Option("--json", help="Print events as JSON lines.")] = False,
+    loss: LossOpt = None,
+    dup: DupOpt = None,
+    delay: DelayOpt = None,
+    seed: SeedOpt = None,
 ) -> None:
     """Run one node. Each line typed on stdin is multicast; deliveries are printed."""
-    cfg = _load(config)
+    cfg = _with_faults(_load(config), loss, dup, delay, seed)
     if node_id not in cfg.ids:
         fail("--id", f"no node {node_id!r} in {config} (nodes: {', '.join(cfg.ids)})")
     status = run_node(
@@ -68,9 +114,13 @@ def launch(
     ] = False,
     run_dir: Annotated[Path | None, typer.Option(help="Run directory shared by all nodes.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Channel events too.")] = False,
+    loss: LossOpt = None,
+    dup: DupOpt = None,
+    delay: DelayOpt = None,
+    seed: SeedOpt = None,
 ) -> None:
     """Start every node of the config as its own process and merge their output."""
-    cfg = _load(config)
+    cfg = _with_faults(_load(config), loss, dup, delay, seed)
     directory = run_dir or _default_run_dir()
     directory.mkdir(parents=True, exist_ok=True)
     typer.echo(f"run directory: {directory}")
@@ -84,6 +134,7 @@ def launch(
             cmd.append("--auto")
         if verbose:
             cmd.append("--verbose")
+        cmd += _fault_args(loss, dup, delay, seed)
         proc = subprocess.Popen(
             cmd,
             stdout=subprocess.PIPE,
