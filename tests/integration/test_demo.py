@@ -37,11 +37,9 @@ def write_config(path: Path, count: int, **extra: Any) -> Path:
     return path
 
 
-@pytest.mark.timeout(120)
-def test_seed_demo_delivers_everything_exactly_once(tmp_path: Path) -> None:
-    config = write_config(tmp_path / "local3.json", 3)
-    run_dir = tmp_path / "run"
-    done = subprocess.run(
+def launch_auto(config: Path, run_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """Run `zmqcast launch CONFIG --auto` as a real process tree and wait for it."""
+    return subprocess.run(
         [
             sys.executable,
             "-m",
@@ -51,12 +49,20 @@ def test_seed_demo_delivers_everything_exactly_once(tmp_path: Path) -> None:
             "--auto",
             "--run-dir",
             str(run_dir),
+            *extra,
         ],
         check=False,
         capture_output=True,
         text=True,
-        timeout=90,
+        timeout=120,
     )
+
+
+@pytest.mark.timeout(120)
+def test_seed_demo_delivers_everything_exactly_once(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "local3.json", 3)
+    run_dir = tmp_path / "run"
+    done = launch_auto(config, run_dir)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Sent: Hello everyone!" in done.stdout
     assert "Delivered: Final message from P3 | from=P3" in done.stdout
@@ -108,28 +114,7 @@ def test_node_with_unknown_id_exits_2(tmp_path: Path) -> None:
 def test_seed_demo_under_injected_loss_passes_check(tmp_path: Path) -> None:
     config = write_config(tmp_path / "c.json", 3)
     run_dir = tmp_path / "run"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "zmqcast",
-            "launch",
-            str(config),
-            "--auto",
-            "--run-dir",
-            str(run_dir),
-            "--loss",
-            "0.2",
-            "--dup",
-            "0.05",
-            "--seed",
-            "7",
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    done = launch_auto(config, run_dir, "--loss", "0.2", "--dup", "0.05", "--seed", "7")
     assert done.returncode == 0, done.stdout + done.stderr
     events = load_events(run_dir)
     injected = [e for e in events if e["kind"] in {"inject_drop", "inject_dup"}]

@@ -16,7 +16,7 @@ from typing import Any
 from zmqcast.core.clock import LamportClock
 from zmqcast.core.config import CoreConfig
 from zmqcast.core.detector import FailureDetector
-from zmqcast.core.events import Outputs, channel_name
+from zmqcast.core.events import Outputs
 from zmqcast.core.flood import Flooding, Spread
 from zmqcast.core.frames import Ack, Data, Frame, Heartbeat
 from zmqcast.core.receiver import ReceiveChannel
@@ -240,6 +240,3 @@ class NodeCore:
             holdback=sizes["holdback"],
             retained=sizes["retained"],
         )
-
-    def channel_name(self, peer: str, outgoing: bool) -> str:
-        return channel_name(self.id, peer) if outgoing else channel_name(peer, self.id)

@@ -7,7 +7,6 @@ sends what the core returns and prints and logs its deliveries and events.
 
 from __future__ import annotations
 
-import os
 import random
 import select
 import signal
@@ -323,5 +322,4 @@ def run_node(
     runtime = NodeRuntime(
         cfg, node_id, run_dir, auto=auto, verbose=verbose, json_output=json_output
     )
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
     return runtime.run()
