@@ -44,7 +44,10 @@ def check(
     events = load_events(run_dir)
     modes = {e.get("mode") for e in events if e.get("kind") == "start"}
     mode = modes.pop() if len(modes) == 1 else "fifo"
-    report = check_multicast(events, reliable=mode != "lossy", fifo=mode == "fifo")
+    try:
+        report = check_multicast(events, reliable=mode != "lossy", fifo=mode == "fifo")
+    except ValueError as exc:
+        fail("RUN_DIR", f"malformed event log: {exc}")
     typer.echo(f"{run_dir}: {len(events)} events, {mode} channels")
     for r in report.results:
         verdict = "held" if r.held else "VIOLATED"

@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import IO, Annotated
 
 import typer
+import zmq
 
 from zmqcast.cli.errors import check_probability, fail
 from zmqcast.config import ClusterConfig, ConfigError, load_config
-from zmqcast.runtime.node import run_node
+from zmqcast.runtime.node import NodeRuntime
 
 COLOURS = ("cyan", "green", "yellow", "magenta", "blue", "red", "bright_cyan", "bright_green")
 STOP_GRACE = 5.0
@@ -94,10 +95,21 @@ def node(
     cfg = _with_faults(_load(config), loss, dup, delay, seed)
     if node_id not in cfg.ids:
         fail("--id", f"no node {node_id!r} in {config} (nodes: {', '.join(cfg.ids)})")
-    status = run_node(
-        cfg, node_id, run_dir or _default_run_dir(), auto=auto, verbose=verbose, json_output=json
-    )
-    raise typer.Exit(status)
+    me = cfg.node(node_id)
+    try:
+        runtime = NodeRuntime(
+            cfg,
+            node_id,
+            run_dir or _default_run_dir(),
+            auto=auto,
+            verbose=verbose,
+            json_output=json,
+        )
+    except zmq.ZMQError as exc:
+        fail(f"--id {node_id}", f"cannot use {me.endpoint}: {exc.strerror}")
+    except OSError as exc:
+        fail("--run-dir", f"cannot write the event log: {exc.strerror or exc}")
+    raise typer.Exit(runtime.run())
 
 
 def _pump(stream: IO[bytes], colour: str, lock: threading.Lock) -> None:
@@ -122,7 +134,10 @@ def launch(
     """Start every node of the config as its own process and merge their output."""
     cfg = _with_faults(_load(config), loss, dup, delay, seed)
     directory = run_dir or _default_run_dir()
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail("--run-dir", f"cannot create {directory}: {exc.strerror or exc}")
     typer.echo(f"run directory: {directory}")
     procs: list[subprocess.Popen[bytes]] = []
     lock = threading.Lock()

@@ -103,7 +103,10 @@ def sim(
     )
     result = simulate(params)
     if trace is not None:
-        write_atomic(trace, b"".join(orjson.dumps(e) + b"\n" for e in result.events))
+        try:
+            write_atomic(trace, b"".join(orjson.dumps(e) + b"\n" for e in result.events))
+        except OSError as exc:
+            fail("--trace", f"cannot write {trace}: {exc.strerror or exc}")
     if json:
         out: dict[str, Any] = dict(result.summary)
         out["ok"] = result.ok

@@ -307,19 +307,3 @@ class NodeRuntime:
 def _fields(ev: dict[str, Any]) -> str:
     skip = {"node", "inc", "kind", "lamport", "time", "wall"}
     return " ".join(f"{k}={v}" for k, v in ev.items() if k not in skip)
-
-
-def run_node(
-    cfg: ClusterConfig,
-    node_id: str,
-    run_dir: Path,
-    *,
-    auto: bool,
-    verbose: bool,
-    json_output: bool,
-) -> int:
-    """Entry point used by the CLI."""
-    runtime = NodeRuntime(
-        cfg, node_id, run_dir, auto=auto, verbose=verbose, json_output=json_output
-    )
-    return runtime.run()

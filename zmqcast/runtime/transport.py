@@ -41,19 +41,25 @@ class Transport:
         ctx: zmq.Context[zmq.Socket[bytes]] | None = None,
     ) -> None:
         """``peers`` maps each out-neighbour's id to its ROUTER endpoint."""
+        self._owns_ctx = ctx is None
         self.ctx = ctx or zmq.Context()
         self.node_id = node_id
-        self.router = self.ctx.socket(zmq.ROUTER)
-        self._configure(self.router)
-        self.router.bind(bind)
         self.dealers: dict[str, zmq.Socket[bytes]] = {}
-        for peer, endpoint in peers.items():
-            dealer = self.ctx.socket(zmq.DEALER)
-            dealer.setsockopt(zmq.IDENTITY, node_id.encode())
-            dealer.setsockopt(zmq.IMMEDIATE, 1)
-            self._configure(dealer)
-            dealer.connect(endpoint)
-            self.dealers[peer] = dealer
+        self.router = self.ctx.socket(zmq.ROUTER)
+        try:
+            self._configure(self.router)
+            self.router.bind(bind)
+            for peer, endpoint in peers.items():
+                dealer = self.ctx.socket(zmq.DEALER)
+                self.dealers[peer] = dealer
+                dealer.setsockopt(zmq.IDENTITY, node_id.encode())
+                dealer.setsockopt(zmq.IMMEDIATE, 1)
+                self._configure(dealer)
+                dealer.connect(endpoint)
+        except zmq.ZMQError:
+            # An unclosed socket would make the context hang when collected.
+            self.close()
+            raise
         self.poller = zmq.Poller()
         self.poller.register(self.router, zmq.POLLIN)
         for dealer in self.dealers.values():
@@ -121,6 +127,8 @@ class Transport:
         for dealer in self.dealers.values():
             dealer.close(linger=0)
         self.router.close(linger=0)
+        if self._owns_ctx:
+            self.ctx.term()
 
 
 def decode_from(link: str, parts: list[bytes], max_size: int) -> Frame:

@@ -1,0 +1,66 @@
+"""Environment errors at the CLI: one line naming what was wrong, no traceback."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import orjson
+from typer.testing import CliRunner
+
+from tests.integration.test_demo import write_config
+from zmqcast.cli import app
+
+
+def _one_line(output: str) -> str:
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1, output
+    assert "Traceback" not in output
+    return lines[0]
+
+
+def test_node_whose_port_is_taken(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.json", 2)
+    port = orjson.loads(config.read_bytes())["nodes"][0]["port"]
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", port))
+    squatter.listen()
+    try:
+        result = CliRunner().invoke(
+            app, ["node", "--config", str(config), "--id", "P1", "--run-dir", str(tmp_path / "r")]
+        )
+    finally:
+        squatter.close()
+    assert result.exit_code == 2
+    line = _one_line(result.output)
+    assert "--id P1" in line
+    assert str(port) in line
+
+
+def test_launch_with_unusable_run_dir(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.json", 2)
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = CliRunner().invoke(app, ["launch", str(config), "--run-dir", str(blocker / "run")])
+    assert result.exit_code == 2
+    assert "--run-dir" in _one_line(result.output)
+
+
+def test_sim_with_unwritable_trace(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = CliRunner().invoke(
+        app, ["sim", "--messages", "1", "--trace", str(blocker / "trace.jsonl")]
+    )
+    assert result.exit_code == 2
+    assert "--trace" in result.output.splitlines()[-1]
+    assert "Traceback" not in result.output
+
+
+def test_check_with_malformed_events(tmp_path: Path) -> None:
+    events = tmp_path / "run" / "events"
+    events.mkdir(parents=True)
+    (events / "P1.jsonl").write_bytes(b'{"kind": "deliver"}\n{"kind": "start"}\n')
+    result = CliRunner().invoke(app, ["check", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert "malformed event log" in _one_line(result.output)
