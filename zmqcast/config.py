@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +43,54 @@ class NodeAddress:
         return f"tcp://{self.host}:{self.port}"
 
 
+FAULT_KINDS = ("loss", "dup", "delay", "reorder")
+
+
 @dataclass(frozen=True, slots=True)
-class FaultConfig:
-    """Loss injection between the core and the socket, per link and per frame."""
+class LinkFaults:
+    """Fault probabilities of one directed link, each per frame."""
 
     loss: float = 0.0
     dup: float = 0.0
     delay: float = 0.0
-    """Probability that a frame is held back by a random delay."""
+    """Probability that a frame is held back by a random delay up to ``max_delay``."""
+    reorder: float = 0.0
+    """Probability that a frame is swapped with the link's next frame."""
+
+    @property
+    def active(self) -> bool:
+        return bool(self.loss or self.dup or self.delay or self.reorder)
+
+
+@dataclass(frozen=True, slots=True)
+class FaultConfig:
+    """Loss injection between the core and the socket, per link and per frame.
+
+    The top-level probabilities apply to every link; ``links`` overrides some of
+    them for single directed links, keyed ``"P1>P2"``.
+    """
+
+    loss: float = 0.0
+    dup: float = 0.0
+    delay: float = 0.0
+    reorder: float = 0.0
     max_delay: float = 0.05
-    """Upper bound, in seconds, of an injected delay."""
+    """Upper bound, in seconds, of an injected delay or of a reorder hold."""
     seed: int = 0
+    links: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
+
+    def for_link(self, src: str, dst: str) -> LinkFaults:
+        """The probabilities in force on the link ``src -> dst``."""
+        base = {k: getattr(self, k) for k in FAULT_KINDS}
+        base.update(self.links.get(f"{src}>{dst}", {}))
+        return LinkFaults(**base)
+
+    @property
+    def active(self) -> bool:
+        """Whether any link has a non-zero fault probability."""
+        rates = [self.loss, self.dup, self.delay, self.reorder]
+        rates.extend(v for over in self.links.values() for v in over.values())
+        return any(rates)
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +163,7 @@ def parse_config(data: Any) -> ClusterConfig:
         )
     except ValueError as exc:
         raise ConfigError("timeouts", str(exc)) from None
-    faults = _parse_faults(data.get("faults", {}))
+    faults = _parse_faults(data.get("faults", {}), ids)
     max_frame = _int(data.get("max_frame_bytes", 1 << 20), "max_frame_bytes", 1024, 1 << 30)
     return ClusterConfig(tuple(nodes), links, core, faults, max_frame)
 
@@ -241,15 +278,28 @@ def _parse_links(raw: Any, ids: list[str]) -> Topology:
     return links
 
 
-def _parse_faults(raw: Any) -> FaultConfig:
+def _parse_faults(raw: Any, ids: list[str]) -> FaultConfig:
     if not isinstance(raw, dict):
         raise ConfigError("faults", "must be an object")
-    _no_unknown(raw, "faults.", {"loss", "dup", "delay", "max_delay", "seed"})
+    _no_unknown(raw, "faults.", {*FAULT_KINDS, "max_delay", "seed", "links"})
     max_delay = _seconds(raw.get("max_delay", 0.05), "faults.max_delay")
+    rates = {k: _probability(raw.get(k, 0.0), f"faults.{k}") for k in FAULT_KINDS}
+    links_raw = raw.get("links", {})
+    if not isinstance(links_raw, dict):
+        raise ConfigError("faults.links", 'must be an object of "SRC>DST" -> {loss, dup, ...}')
+    links: dict[str, dict[str, float]] = {}
+    for key, over in links_raw.items():
+        where = f"faults.links.{key}"
+        src, sep, dst = key.partition(">")
+        if not sep or src not in ids or dst not in ids or src == dst:
+            raise ConfigError(where, 'must name a link "SRC>DST" between two nodes of the config')
+        if not isinstance(over, dict):
+            raise ConfigError(where, "must be an object")
+        _no_unknown(over, f"{where}.", set(FAULT_KINDS))
+        links[key] = {k: _probability(v, f"{where}.{k}") for k, v in over.items()}
     return FaultConfig(
-        loss=_probability(raw.get("loss", 0.0), "faults.loss"),
-        dup=_probability(raw.get("dup", 0.0), "faults.dup"),
-        delay=_probability(raw.get("delay", 0.0), "faults.delay"),
+        **rates,
         max_delay=max_delay,
         seed=_int(raw.get("seed", 0), "faults.seed", 0, (1 << 63) - 1),
+        links=links,
     )

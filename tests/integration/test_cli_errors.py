@@ -8,7 +8,7 @@ from pathlib import Path
 import orjson
 from typer.testing import CliRunner
 
-from tests.integration.test_demo import write_config
+from tests.integration.cluster import write_config
 from zmqcast.cli import app
 
 

@@ -2,60 +2,14 @@
 
 from __future__ import annotations
 
-import socket
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
 
-import orjson
 import pytest
 from typer.testing import CliRunner
 
+from tests.integration.cluster import launch_auto, write_config
 from zmqcast.cli import app
 from zmqcast.cli.check import load_events
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports the OS just handed out, so parallel runs never collide."""
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def write_config(path: Path, count: int, **extra: Any) -> Path:
-    nodes = [
-        {"id": f"P{i + 1}", "host": "127.0.0.1", "port": port}
-        for i, port in enumerate(free_ports(count))
-    ]
-    path.write_bytes(orjson.dumps({"nodes": nodes, **extra}))
-    return path
-
-
-def launch_auto(config: Path, run_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    """Run `zmqcast launch CONFIG --auto` as a real process tree and wait for it."""
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "zmqcast",
-            "launch",
-            str(config),
-            "--auto",
-            "--run-dir",
-            str(run_dir),
-            *extra,
-        ],
-        check=False,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
 
 
 @pytest.mark.timeout(120)
@@ -114,11 +68,15 @@ def test_node_with_unknown_id_exits_2(tmp_path: Path) -> None:
 def test_seed_demo_under_injected_loss_passes_check(tmp_path: Path) -> None:
     config = write_config(tmp_path / "c.json", 3)
     run_dir = tmp_path / "run"
-    done = launch_auto(config, run_dir, "--loss", "0.2", "--dup", "0.05", "--seed", "7")
+    done = launch_auto(
+        config,
+        run_dir,
+        *("--loss", "0.2", "--dup", "0.05", "--delay", "0.1", "--reorder", "0.2", "--seed", "7"),
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     events = load_events(run_dir)
-    injected = [e for e in events if e["kind"] in {"inject_drop", "inject_dup"}]
-    assert injected, "loss injection must act and be logged"
+    injected = {e["kind"] for e in events if e["kind"].startswith("inject_")}
+    assert injected == {"inject_drop", "inject_dup", "inject_delay", "inject_reorder"}
     checked = CliRunner().invoke(app, ["check", str(run_dir)])
     assert checked.exit_code == 0, checked.output
 

@@ -2,73 +2,15 @@
 
 from __future__ import annotations
 
-import queue
 import random
-import signal
-import subprocess
-import sys
-import threading
-import time
 from pathlib import Path
 
 import orjson
 import pytest
 import zmq
 
-from tests.integration.test_demo import write_config
+from tests.integration.cluster import NodeProcess, write_config
 from zmqcast.cli.check import load_events
-
-
-class NodeProcess:
-    """A running `zmqcast node` whose stdout lines can be awaited."""
-
-    def __init__(self, config: Path, node_id: str, run_dir: Path) -> None:
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "zmqcast",
-                "node",
-                "--config",
-                str(config),
-                "--id",
-                node_id,
-                "--run-dir",
-                str(run_dir),
-            ],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in iter(self.proc.stdout.readline, b""):
-            self.lines.put(raw.decode("utf-8", "replace"))
-
-    def say(self, text: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(text.encode() + b"\n")
-        self.proc.stdin.flush()
-
-    def wait_for(self, needle: str, timeout: float) -> str:
-        deadline = time.monotonic() + timeout
-        seen = []
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            seen.append(line)
-            if needle in line:
-                return line
-        raise AssertionError(f"never saw {needle!r}; output was:\n{''.join(seen)}")
-
-    def stop(self) -> int:
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=15)
 
 
 def garbage(rng: random.Random, count: int) -> list[list[bytes]]:

@@ -108,6 +108,12 @@ def test_not_strongly_connected() -> None:
         ({"channel": "tcp"}, "channel"),
         ({"faults": {"loss": 1.0}}, "faults.loss"),
         ({"faults": {"dup": -0.1}}, "faults.dup"),
+        ({"faults": {"reorder": 2}}, "faults.reorder"),
+        ({"faults": {"links": {"P1>P9": {"loss": 0.1}}}}, "faults.links.P1>P9"),
+        ({"faults": {"links": {"P1-P2": {"loss": 0.1}}}}, "faults.links.P1-P2"),
+        ({"faults": {"links": {"P1>P2": {"loss": 1.5}}}}, "faults.links.P1>P2.loss"),
+        ({"faults": {"links": {"P1>P2": {"lag": 0.1}}}}, "faults.links.P1>P2.lag"),
+        ({"faults": {"links": []}}, "faults.links"),
         ({"timeouts": {"rto": "fast"}}, "timeouts.rto"),
         ({"timeouts": {"rto": 5.0, "rto_max": 1.0}}, "timeouts"),
         ({"timeouts": {"surprise": 1}}, "timeouts.surprise"),
@@ -138,3 +144,14 @@ def test_error_message_is_one_line() -> None:
     err = _error(orjson.loads(b'{"nodes": [], "links": "mesh"}'))
     assert "\n" not in str(err)
     assert str(err).startswith("nodes: ")
+
+
+def test_per_link_faults_override_the_defaults() -> None:
+    cfg = parse_config(
+        {"nodes": _nodes(3), "faults": {"loss": 0.1, "links": {"P1>P2": {"loss": 0.5, "dup": 0.2}}}}
+    )
+    assert cfg.faults.for_link("P1", "P2").loss == 0.5
+    assert cfg.faults.for_link("P1", "P2").dup == 0.2
+    # Links are directed: the way back keeps the defaults.
+    assert cfg.faults.for_link("P2", "P1").loss == 0.1
+    assert cfg.faults.for_link("P2", "P1").dup == 0.0

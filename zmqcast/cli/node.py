@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import signal
@@ -37,6 +38,10 @@ DupOpt = Annotated[float | None, typer.Option(help="Duplicate each outgoing fram
 DelayOpt = Annotated[
     float | None, typer.Option(help="Delay each outgoing frame (reorders) with this probability.")
 ]
+ReorderOpt = Annotated[
+    float | None,
+    typer.Option(help="Swap each outgoing frame with the link's next one, with this probability."),
+]
 SeedOpt = Annotated[int | None, typer.Option(help="Seed of the loss injection.")]
 
 
@@ -45,6 +50,7 @@ def _with_faults(
     loss: float | None,
     dup: float | None,
     delay: float | None,
+    reorder: float | None,
     seed: int | None,
 ) -> ClusterConfig:
     """The config with loss-injection flags overriding its ``faults`` block."""
@@ -56,16 +62,28 @@ def _with_faults(
         loss=faults.loss if loss is None else check_probability("--loss", loss),
         dup=faults.dup if dup is None else check_probability("--dup", dup),
         delay=faults.delay if delay is None else check_probability("--delay", delay),
+        reorder=faults.reorder if reorder is None else check_probability("--reorder", reorder),
         seed=faults.seed if seed is None else seed,
     )
     return cfg if updated == faults else dataclasses.replace(cfg, faults=updated)
 
 
 def _fault_args(
-    loss: float | None, dup: float | None, delay: float | None, seed: int | None
+    loss: float | None,
+    dup: float | None,
+    delay: float | None,
+    reorder: float | None,
+    seed: int | None,
 ) -> list[str]:
     args: list[str] = []
-    for flag, value in (("--loss", loss), ("--dup", dup), ("--delay", delay), ("--seed", seed)):
+    flags = (
+        ("--loss", loss),
+        ("--dup", dup),
+        ("--delay", delay),
+        ("--reorder", reorder),
+        ("--seed", seed),
+    )
+    for flag, value in flags:
         if value is not None:
             args += [flag, str(value)]
     return args
@@ -89,10 +107,11 @@ def node(
     loss: LossOpt = None,
     dup: DupOpt = None,
     delay: DelayOpt = None,
+    reorder: ReorderOpt = None,
     seed: SeedOpt = None,
 ) -> None:
     """Run one node. Each line typed on stdin is multicast; deliveries are printed."""
-    cfg = _with_faults(_load(config), loss, dup, delay, seed)
+    cfg = _with_faults(_load(config), loss, dup, delay, reorder, seed)
     if node_id not in cfg.ids:
         fail("--id", f"no node {node_id!r} in {config} (nodes: {', '.join(cfg.ids)})")
     me = cfg.node(node_id)
@@ -112,11 +131,33 @@ def node(
     raise typer.Exit(runtime.run())
 
 
-def _pump(stream: IO[bytes], colour: str, lock: threading.Lock) -> None:
+def _pump(stream: IO[bytes], colour: str | None, lock: threading.Lock) -> None:
     for raw in iter(stream.readline, b""):
         line = raw.decode("utf-8", "replace").rstrip("\n")
         with lock:
             typer.secho(line, fg=colour)
+
+
+def _route_stdin(procs: dict[str, subprocess.Popen[bytes]], first: str) -> None:
+    """Forward the launcher's stdin: ``P2: text`` goes to P2, other lines to ``first``."""
+    for raw in iter(sys.stdin.buffer.readline, b""):
+        target, sep, rest = raw.partition(b":")
+        name = target.strip().decode("utf-8", "replace")
+        if sep and name in procs:
+            dest, line = procs[name], rest.lstrip()
+        else:
+            dest, line = procs[first], raw
+        if dest.stdin is None or dest.poll() is not None:
+            continue
+        try:
+            dest.stdin.write(line if line.endswith(b"\n") else line + b"\n")
+            dest.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            continue  # that node has stopped; the others still take input
+    for proc in procs.values():  # our stdin ended: so does theirs
+        if proc.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                proc.stdin.close()
 
 
 def launch(
@@ -126,62 +167,70 @@ def launch(
     ] = False,
     run_dir: Annotated[Path | None, typer.Option(help="Run directory shared by all nodes.")] = None,
     verbose: Annotated[bool, typer.Option("--verbose", help="Channel events too.")] = False,
+    json: Annotated[bool, typer.Option("--json", help="Events as JSON lines.")] = False,
     loss: LossOpt = None,
     dup: DupOpt = None,
     delay: DelayOpt = None,
+    reorder: ReorderOpt = None,
     seed: SeedOpt = None,
 ) -> None:
-    """Start every node of the config as its own process and merge their output."""
-    cfg = _with_faults(_load(config), loss, dup, delay, seed)
+    """Start every node of the config as its own process and merge their output.
+
+    Without ``--auto``, each line typed here is multicast by the first node, or
+    by node P2 if the line starts with ``P2:``.
+    """
+    cfg = _with_faults(_load(config), loss, dup, delay, reorder, seed)
     directory = run_dir or _default_run_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         fail("--run-dir", f"cannot create {directory}: {exc.strerror or exc}")
-    typer.echo(f"run directory: {directory}")
-    procs: list[subprocess.Popen[bytes]] = []
+    typer.echo(f"run directory: {directory}", err=json)
+    procs: dict[str, subprocess.Popen[bytes]] = {}
     lock = threading.Lock()
     pumps: list[threading.Thread] = []
     for i, node_id in enumerate(cfg.ids):
         cmd = [sys.executable, "-m", "zmqcast", "node", "--config", str(config), "--id", node_id]
         cmd += ["--run-dir", str(directory)]
-        if auto:
-            cmd.append("--auto")
-        if verbose:
-            cmd.append("--verbose")
-        cmd += _fault_args(loss, dup, delay, seed)
+        for flag, on in (("--auto", auto), ("--verbose", verbose), ("--json", json)):
+            if on:
+                cmd.append(flag)
+        cmd += _fault_args(loss, dup, delay, reorder, seed)
         proc = subprocess.Popen(
             cmd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL if auto else subprocess.PIPE,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
             start_new_session=True,  # Ctrl-C reaches them through us, in order
         )
-        procs.append(proc)
+        procs[node_id] = proc
         assert proc.stdout is not None
-        pump = threading.Thread(target=_pump, args=(proc.stdout, COLOURS[i % len(COLOURS)], lock))
+        colour = None if json else COLOURS[i % len(COLOURS)]
+        pump = threading.Thread(target=_pump, args=(proc.stdout, colour, lock))
         pump.start()
         pumps.append(pump)
+    if not auto and sys.stdin is not None:
+        threading.Thread(target=_route_stdin, args=(procs, cfg.ids[0]), daemon=True).start()
 
     def stop(signum: int, _frame: object) -> None:
-        for proc in procs:
+        for proc in procs.values():
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
 
     old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        codes = [_wait(proc) for proc in procs]
+        codes = {node_id: _wait(proc) for node_id, proc in procs.items()}
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)
-        for proc in procs:
+        for proc in procs.values():
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
         for pump in pumps:
             pump.join(timeout=2)
-    failed = [cfg.ids[i] for i, code in enumerate(codes) if code != 0]
+    failed = [node_id for node_id, code in codes.items() if code != 0]
     if failed:
         typer.echo(f"nodes exited with errors: {', '.join(failed)}", err=True)
         raise typer.Exit(1)

@@ -7,6 +7,7 @@ sends what the core returns and prints and logs its deliveries and events.
 
 from __future__ import annotations
 
+import os
 import random
 import select
 import signal
@@ -23,6 +24,7 @@ from zmqcast.config import ClusterConfig
 from zmqcast.core.events import Event, Outputs
 from zmqcast.core.frames import Frame
 from zmqcast.core.node import NodeCore
+from zmqcast.runtime.faults import FaultInjector
 from zmqcast.runtime.transport import Transport, decode_from
 from zmqcast.topology import echo_neighbours, in_neighbours
 from zmqcast.wire import FrameError
@@ -46,6 +48,33 @@ def clock_text(wall: float) -> str:
     """``HH:MM:SS.mmm`` local time, as in the seed's console lines."""
     t = time.localtime(wall)
     return f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{int(wall * 1000) % 1000:03d}"
+
+
+def open_event_log_tail(path: Path) -> int:
+    """Cut a torn last line off an existing event log; return the log's size.
+
+    A predecessor killed with ``kill -9`` in the middle of a write leaves a
+    partial record. Appending after it would bury it mid-file, where a reader
+    cannot tell it from corruption, so it is dropped before the new
+    incarnation appends.
+    """
+    try:
+        with path.open("rb+") as log:
+            size = log.seek(0, 2)
+            if size == 0:
+                return 0
+            tail = min(size, 1 << 16)
+            log.seek(size - tail)
+            chunk = log.read(tail)
+            if chunk.endswith(b"\n"):
+                return size
+            cut = chunk.rfind(b"\n")
+            # No newline in the tail at all: the whole tail is one torn record.
+            keep = size - tail + cut + 1 if cut >= 0 else (0 if tail == size else size - tail)
+            log.truncate(keep)
+            return keep
+    except FileNotFoundError:
+        return 0
 
 
 @dataclass(slots=True)
@@ -79,19 +108,19 @@ class NodeRuntime:
         auto: bool = False,
         verbose: bool = False,
         json_output: bool = False,
-        out: TextIO = sys.stdout,
+        out: TextIO | None = None,
     ) -> None:
         self.cfg = cfg
         self.id = node_id
         self.auto = auto
         self.verbose = verbose
         self.json_output = json_output
-        self.out = out
+        self.out = out if out is not None else sys.stdout
         me = cfg.node(node_id)
         log_dir = run_dir / "events"
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{node_id}.jsonl"
-        restarted = self.log_path.exists() and self.log_path.stat().st_size > 0
+        restarted = open_event_log_tail(self.log_path) > 0
         # An incarnation must grow across restarts without stable storage:
         # milliseconds of wall time do, and stay below 2**53.
         self.inc = int(time.time() * 1000)
@@ -110,12 +139,13 @@ class NodeRuntime:
             echo_to=echo_neighbours(cfg.links, node_id),
             restarted=restarted,
         )
-        self.rng = random.Random(f"{cfg.faults.seed}:{node_id}:{self.inc}")
-        self._delayed: list[tuple[float, int, Frame]] = []
-        self._order = 0
+        self.faults = FaultInjector(
+            cfg.faults, node_id, random.Random(f"{cfg.faults.seed}:{node_id}:{self.inc}")
+        )
         self.bad = BadFrames()
         self.stopping = False
         self.pending_input: list[bytes] = []
+        self._partial_line = b""
         self.delivered_from: set[str] = set()
         self.index = cfg.ids.index(node_id)
         self.sent_script = False
@@ -142,9 +172,12 @@ class NodeRuntime:
         self.out.flush()
 
     def _apply(self, outputs: Outputs) -> None:
+        # The core's events first: an injected fault is stamped with the clock
+        # after the whole batch, so logging it earlier would seem to turn the
+        # clock back.
+        self._log_events(outputs.events)
         for frame in outputs.frames:
             self._inject(frame)
-        self._log_events(outputs.events)
         for d in outputs.deliveries:
             self.delivered_from.add(d.origin)
             if not self.json_output:
@@ -152,22 +185,15 @@ class NodeRuntime:
                 self._line(d.lamport, f"Delivered: {text} | from={d.origin}")
 
     def _inject(self, frame: Frame) -> None:
-        """Loss injection between the core and the socket (config ``faults``)."""
-        faults = self.cfg.faults
-        rng = self.rng
-        if faults.loss and rng.random() < faults.loss:
-            self._log_events([self._fault_event("inject_drop", frame)])
+        """Send one frame through the loss injector (config ``faults``)."""
+        if not self.faults.active:
+            self.transport.send(frame)
             return
-        copies = 2 if faults.dup and rng.random() < faults.dup else 1
-        if copies == 2:
-            self._log_events([self._fault_event("inject_dup", frame)])
-        for _ in range(copies):
-            if faults.delay and rng.random() < faults.delay:
-                self._order += 1
-                due = time.monotonic() + rng.uniform(0, faults.max_delay)
-                self._delayed.append((due, self._order, frame))
-            else:
-                self.transport.send(frame)
+        result = self.faults.send(frame, time.monotonic())
+        if result.faults:
+            self._log_events([self._fault_event(kind, f) for kind, f in result.faults])
+        for f in result.frames:
+            self.transport.send(f)
 
     def _fault_event(self, kind: str, frame: Frame) -> Event:
         return {
@@ -217,7 +243,7 @@ class NodeRuntime:
                 if stdin_open and not self.stopping:
                     stdin_open = self._read_stdin()
                 self._flush_input()
-                due = min(self.core.next_deadline(), self._next_delayed())
+                due = min(self.core.next_deadline(), self.faults.next_deadline())
                 timeout = max(0.0, min(due - time.monotonic(), 0.05))
                 frames = self._receive(int(timeout * 1000))
                 now = time.monotonic()
@@ -225,11 +251,27 @@ class NodeRuntime:
                     self._apply(self.core.receive_many(frames, now))
                 if now >= self.core.next_deadline():
                     self._apply(self.core.tick(now))
-                self._release_delayed(now)
+                for f in self.faults.due(now):
+                    self.transport.send(f)
+            reason = "signal" if self.stopping else ("auto" if status == 0 else "timeout")
+            self._log_events([self._stop_event(reason)])
         finally:
             self.transport.close()
             self.log.close()
         return status
+
+    def _stop_event(self, reason: str) -> Event:
+        """The last record of a graceful shutdown; a killed node has none."""
+        unreleased = sum(s.unreleased for s in self.core.senders.values())
+        return {
+            "node": self.id,
+            "inc": self.inc,
+            "kind": "stop",
+            "lamport": self.core.clock.value,
+            "time": round(time.monotonic(), 6),
+            "reason": reason,
+            "unreleased": unreleased,
+        }
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         self.stopping = True
@@ -238,6 +280,8 @@ class NodeRuntime:
         frames: list[Frame] = []
         now = time.monotonic()
         for link, parts in self.transport.receive(timeout_ms):
+            if not self.faults.admit(link):
+                continue
             try:
                 frames.append(decode_from(link, parts, self.cfg.max_frame_bytes))
             except FrameError as exc:
@@ -260,31 +304,28 @@ class NodeRuntime:
         return frames
 
     def _read_stdin(self) -> bool:
-        ready, _, _ = select.select([sys.stdin], [], [], 0)
+        """Queue every complete line waiting on stdin; False once it is closed.
+
+        Reads the file descriptor directly: a buffered ``readline`` would pull
+        several lines into Python's buffer, where ``select`` no longer sees them.
+        """
+        fd = sys.stdin.fileno()
+        ready, _, _ = select.select([fd], [], [], 0)
         if not ready:
             return True
-        line = sys.stdin.buffer.readline()
-        if not line:
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            if self._partial_line:
+                self.pending_input.append(self._partial_line)
+                self._partial_line = b""
             return False
-        text = line.rstrip(b"\r\n")
-        if text:
-            self.pending_input.append(text)
+        *lines, self._partial_line = (self._partial_line + chunk).split(b"\n")
+        self.pending_input.extend(t for line in lines if (t := line.rstrip(b"\r")))
         return True
 
     def _flush_input(self) -> None:
         while self.pending_input and self.core.can_multicast():
             self._multicast(self.pending_input.pop(0).decode("utf-8", "replace"))
-
-    def _next_delayed(self) -> float:
-        return min((due for due, _, _ in self._delayed), default=float("inf"))
-
-    def _release_delayed(self, now: float) -> None:
-        if not self._delayed:
-            return
-        ready = sorted(d for d in self._delayed if d[0] <= now)
-        self._delayed = [d for d in self._delayed if d[0] > now]
-        for _, _, frame in ready:
-            self.transport.send(frame)
 
     # ------------------------------------------------------------- auto mode
     def _auto_step(self) -> None:

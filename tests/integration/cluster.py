@@ -1,0 +1,145 @@
+"""Helpers to run real node processes on 127.0.0.1 and wait on what they do."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from zmqcast.cli.check import load_events
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports the OS just handed out, so parallel runs never collide."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def write_config(path: Path, count: int, **extra: Any) -> Path:
+    """A config of ``count`` nodes P1..Pn on fresh local ports, plus ``extra`` fields."""
+    nodes = [
+        {"id": f"P{i + 1}", "host": "127.0.0.1", "port": port}
+        for i, port in enumerate(free_ports(count))
+    ]
+    path.write_bytes(orjson.dumps({"nodes": nodes, **extra}))
+    return path
+
+
+def zmqcast_cmd(*args: str) -> list[str]:
+    """The command line of ``zmqcast ARGS`` run with this interpreter."""
+    return [sys.executable, "-m", "zmqcast", *args]
+
+
+def launch_auto(config: Path, run_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """Run `zmqcast launch CONFIG --auto` as a real process tree and wait for it."""
+    return subprocess.run(
+        zmqcast_cmd("launch", str(config), "--auto", "--run-dir", str(run_dir), *extra),
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    """Poll ``condition`` until it holds; fail the test naming ``what`` if it never does."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.05)
+
+
+def events_of(run_dir: Path) -> list[dict[str, Any]]:
+    """The run's events so far (a torn last line of a live log is skipped)."""
+    if not any((run_dir / "events").glob("*.jsonl")):
+        return []
+    return load_events(run_dir)
+
+
+class NodeProcess:
+    """A running `zmqcast node` whose stdout lines can be awaited."""
+
+    def __init__(self, config: Path, node_id: str, run_dir: Path, *extra: str) -> None:
+        self.node_id = node_id
+        self.proc = subprocess.Popen(
+            zmqcast_cmd(
+                "node", "--config", str(config), "--id", node_id, "--run-dir", str(run_dir), *extra
+            ),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.output: list[str] = []
+        threading.Thread(target=self._pump, daemon=True).start()
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in iter(self.proc.stdout.readline, b""):
+            self.lines.put(raw.decode("utf-8", "replace"))
+
+    def say(self, text: str) -> None:
+        """Type one line on the node's stdin: it multicasts it."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text.encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def wait_for(self, needle: str, timeout: float) -> str:
+        """The first output line from now on that contains ``needle``."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                break
+            self.output.append(line)
+            if needle in line:
+                return line
+        raise AssertionError(
+            f"{self.node_id} never printed {needle!r}; output was:\n{''.join(self.output)}"
+        )
+
+    def wait_for_all(self, needles: list[str], timeout: float) -> None:
+        """Wait until every one of ``needles`` has appeared in some output line."""
+        missing = set(needles)
+        missing -= {n for n in missing for line in self.output if n in line}
+        deadline = time.monotonic() + timeout
+        while missing:
+            try:
+                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
+            except queue.Empty:
+                raise AssertionError(
+                    f"{self.node_id} never printed {sorted(missing)}; output was:\n"
+                    + "".join(self.output)
+                ) from None
+            self.output.append(line)
+            missing = {n for n in missing if n not in line}
+
+    def stop(self) -> int:
+        """SIGTERM, and the exit status of the graceful shutdown."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=15)
+
+    def kill(self) -> None:
+        """``kill -9``: no shutdown, no flush."""
+        self.proc.kill()
+        self.proc.wait(timeout=15)
