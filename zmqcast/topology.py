@@ -123,3 +123,31 @@ def strongly_connected(topology: Mapping[str, Sequence[str]]) -> bool:
         _reachable(nodes[0], topology) == everyone
         and _reachable(nodes[0], in_neighbours(topology)) == everyone
     )
+
+
+def next_hops(topology: Mapping[str, Sequence[str]], node: str) -> dict[str, str]:
+    """For every other node, the neighbour of ``node`` on a shortest path to it.
+
+    Links count both ways: control lanes run in both directions of every link.
+    Ties go to the neighbour listed first, so every node computes the same routes.
+    """
+    adjacent: dict[str, list[str]] = {n: [] for n in topology}
+    for a, outs in topology.items():
+        for b in outs:
+            if b not in adjacent[a]:
+                adjacent[a].append(b)
+            if a not in adjacent[b]:
+                adjacent[b].append(a)
+    hops: dict[str, str] = {}
+    frontier: list[tuple[str, str]] = [(n, n) for n in adjacent[node]]
+    seen = {node}
+    while frontier:
+        following: list[tuple[str, str]] = []
+        for current, first in frontier:
+            if current in seen:
+                continue
+            seen.add(current)
+            hops[current] = first
+            following.extend((n, first) for n in adjacent[current] if n not in seen)
+        frontier = following
+    return hops

@@ -28,6 +28,8 @@ field     type    meaning
 ``inc``   int     sender's incarnation, ``>= 1``
 ``dinc``  int     destination's incarnation as the sender knows it,
                   ``>= 0`` (``0`` = unknown)
+``ln``    int     optional lane: ``0`` data (the default when absent),
+                  ``1`` control; the encoder omits it for lane 0
 ========  ======  ==========================================================
 
 Kind ``"data"`` (:class:`~zmqcast.core.frames.Data`)
@@ -112,7 +114,7 @@ from typing import Any
 
 import orjson
 
-from zmqcast.core.frames import Ack, Data, Frame, Heartbeat, Item, Ranges
+from zmqcast.core.frames import LANES, Ack, Data, Frame, Heartbeat, Item, Ranges
 
 __all__ = [
     "MAX_INT",
@@ -170,23 +172,24 @@ def encode(frame: Frame) -> list[bytes]:
             "dinc": frame.dinc,
             "items": [{"s": it.seq, "m": it.meta} for it in items],
         }
+        if frame.lane:
+            header["ln"] = frame.lane
         parts = [_dumps(header)]
         parts.extend([it.body for it in items])
         return parts
     if type(frame) is Heartbeat:
-        return [
-            _dumps(
-                {
-                    "v": VERSION,
-                    "k": "hb",
-                    "src": frame.src,
-                    "dst": frame.dst,
-                    "inc": frame.inc,
-                    "dinc": frame.dinc,
-                    "next": frame.next,
-                }
-            )
-        ]
+        header = {
+            "v": VERSION,
+            "k": "hb",
+            "src": frame.src,
+            "dst": frame.dst,
+            "inc": frame.inc,
+            "dinc": frame.dinc,
+            "next": frame.next,
+        }
+        if frame.lane:
+            header["ln"] = frame.lane
+        return [_dumps(header)]
     if type(frame) is Ack:
         header = {
             "v": VERSION,
@@ -204,6 +207,8 @@ def encode(frame: Frame) -> list[bytes]:
             header["srel"] = frame.srel
         if frame.nack:
             header["nack"] = frame.nack
+        if frame.lane:
+            header["ln"] = frame.lane
         return [_dumps(header)]
     raise TypeError(f"not a frame: {type(frame).__name__}")
 
@@ -233,6 +238,13 @@ def _common(h: dict[str, Any]) -> tuple[str, str, int, int]:
     if type(dinc) is not int or not 0 <= dinc <= MAX_INT:
         raise FrameError("field:dinc")
     return src, dst, inc, dinc
+
+
+def _lane(h: dict[str, Any]) -> int:
+    lane = h.get("ln", 0)
+    if type(lane) is not int or lane not in LANES:
+        raise FrameError("field:ln")
+    return lane
 
 
 def _int(h: dict[str, Any], name: str, lo: int) -> int:
@@ -285,16 +297,13 @@ def _decode_data(h: dict[str, Any], parts: Sequence[bytes], max_items: int) -> D
         if type(meta) is not dict:
             raise FrameError("field:items.m")
         append(Item(seq, meta, parts[i + 1]))
-    return Data(src, dst, inc, dinc, tuple(out))
+    return Data(src, dst, inc, dinc, tuple(out), _lane(h))
 
 
 def _decode_hb(h: dict[str, Any], parts: Sequence[bytes], max_items: int) -> Heartbeat:
     if len(parts) != 1:
         raise FrameError("parts", f"{len(parts)} parts for a heartbeat")
-    return Heartbeat(
-        *_common(h),
-        _int(h, "next", 1),
-    )
+    return Heartbeat(*_common(h), _int(h, "next", 1), _lane(h))
 
 
 def _decode_ack(h: dict[str, Any], parts: Sequence[bytes], max_items: int) -> Ack:
@@ -307,6 +316,7 @@ def _decode_ack(h: dict[str, Any], parts: Sequence[bytes], max_items: int) -> Ac
         sack=_ranges(h, "sack", max_items),
         srel=_ranges(h, "srel", max_items),
         nack=_ranges(h, "nack", max_items),
+        lane=_lane(h),
     )
 
 

@@ -58,6 +58,12 @@ class CoreConfig:
     delivered the missing messages, which then never come back)."""
     epochs_per_origin: int = 4
     """Duplicate-suppression records kept per origin: one per recent epoch."""
+    snapshot_timeout: float = 30.0
+    """A snapshot not complete this long after it reached a node is aborted there."""
+    sender_log: bool = False
+    """Keep the outgoing-message log that ``sender-log`` snapshots need. Only
+    acknowledgements by that variant's markers trim it, so it is off unless the
+    variant may run."""
 
     def __post_init__(self) -> None:
         checks: list[tuple[str, bool]] = [
@@ -75,6 +81,7 @@ class CoreConfig:
             ("max_ranges", self.max_ranges >= 1),
             ("holdback_timeout", self.holdback_timeout > 0),
             ("epochs_per_origin", self.epochs_per_origin >= 1),
+            ("snapshot_timeout", self.snapshot_timeout > 0),
         ]
         for name, ok in checks:
             if not ok:

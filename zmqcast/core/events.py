@@ -18,7 +18,9 @@ Event: TypeAlias = dict[str, Any]
 
 # Kinds whose Lamport value is the result of a clock tick; the clock condition
 # requires these to be strictly increasing per node incarnation.
-TICKING_KINDS: frozenset[str] = frozenset({"multicast", "deliver", "duplicate", "held"})
+TICKING_KINDS: frozenset[str] = frozenset(
+    {"multicast", "deliver", "duplicate", "held", "app_send", "app_recv"}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,23 +37,35 @@ class Delivery:
 
 
 @dataclass(slots=True)
+class SnapshotFile:
+    """A snapshot file for the driver to write: ``snapshots/<sid>/<name>.json``."""
+
+    sid: str
+    name: str
+    content: dict[str, Any]
+
+
+@dataclass(slots=True)
 class Outputs:
     """What one call into the core asks the driver to do.
 
     ``frames`` are to be sent in order; ``deliveries`` go to the application;
-    ``events`` go to the trace.
+    ``events`` go to the trace; ``files`` are snapshot records to write.
     """
 
     frames: list[Frame] = field(default_factory=list)
     deliveries: list[Delivery] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
+    files: list[SnapshotFile] = field(default_factory=list)
 
     def extend(self, other: Outputs) -> None:
         self.frames.extend(other.frames)
         self.deliveries.extend(other.deliveries)
         self.events.extend(other.events)
+        self.files.extend(other.files)
 
 
-def channel_name(src: str, dst: str) -> str:
-    """The printed name of the directed channel ``src -> dst``."""
-    return f"{src}>{dst}"
+def channel_name(src: str, dst: str, lane: int = 0) -> str:
+    """The printed name of the directed channel ``src -> dst``: ``"A>B"``, or
+    ``"A>B/c"`` on the control lane."""
+    return f"{src}>{dst}/c" if lane else f"{src}>{dst}"

@@ -46,6 +46,7 @@ class Data:
     inc: int
     dinc: int
     items: tuple[Item, ...]
+    lane: int = 0
     kind: str = field(default="data", init=False)
 
 
@@ -64,6 +65,7 @@ class Heartbeat:
     inc: int
     dinc: int
     next: int
+    lane: int = 0
     kind: str = field(default="hb", init=False)
 
 
@@ -91,9 +93,16 @@ class Ack:
     sack: Ranges = ()
     srel: Ranges = ()
     nack: Ranges = ()
+    lane: int = 0
     kind: str = field(default="ack", init=False)
 
 
 Frame: TypeAlias = Data | Heartbeat | Ack
+
+DATA_LANE = 0
+"""The lane of the data channels, in the mode the config chose."""
+CONTROL_LANE = 1
+"""The lane of the control channels: always ``fifo``, both ways on every link."""
+LANES = (DATA_LANE, CONTROL_LANE)
 
 FRAME_KINDS: tuple[str, ...] = ("data", "hb", "ack")

@@ -9,18 +9,20 @@ clock or a global random generator. The multicast rules live in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import dataclasses
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from zmqcast.core.clock import LamportClock
-from zmqcast.core.config import CoreConfig
+from zmqcast.core.config import ChannelMode, CoreConfig
 from zmqcast.core.detector import FailureDetector
 from zmqcast.core.events import Outputs
 from zmqcast.core.flood import Flooding, Spread
-from zmqcast.core.frames import Ack, Data, Frame, Heartbeat
+from zmqcast.core.frames import CONTROL_LANE, Ack, Data, Frame, Heartbeat, Meta
 from zmqcast.core.receiver import ReceiveChannel
 from zmqcast.core.sender import SendChannel
+from zmqcast.core.snapshot import APP, MARKER, App, SnapshotLayer, Variant
 
 
 class Backpressure(Exception):
@@ -38,17 +40,11 @@ class Footprint:
     custody: int
     holdback: int
     retained: int
+    snapshot_log: int = 0
+    snapshot_state: int = 0
 
     def total(self) -> int:
-        return (
-            self.retransmit
-            + self.reorder
-            + self.receive_sets
-            + self.dedup
-            + self.custody
-            + self.holdback
-            + self.retained
-        )
+        return sum(dataclasses.astuple(self))
 
 
 class NodeCore:
@@ -64,11 +60,16 @@ class NodeCore:
         now: float,
         echo_to: Sequence[str] = (),
         restarted: bool = False,
+        members: Sequence[str] = (),
+        routes: Mapping[str, str] | None = None,
     ) -> None:
         """``echo_to`` lists the out-neighbours to which copies received from them
         are echoed back (:func:`zmqcast.topology.echo_neighbours` computes it);
         ``restarted`` says this incarnation follows a crashed one, which allows
-        it to skip holdback gaps its predecessor may have filled."""
+        it to skip holdback gaps its predecessor may have filled. ``members``
+        (every node of the cluster) and ``routes`` (next hop to each,
+        :func:`zmqcast.topology.next_hops`) are what snapshots need to collect
+        records at their initiator."""
         if inc < 1:
             raise ValueError("inc: an incarnation number starts at 1")
         self.id = node_id
@@ -79,6 +80,16 @@ class NodeCore:
         self.receivers = {p: ReceiveChannel(p, node_id, inc, cfg) for p in in_peers}
         peers = list(dict.fromkeys([*out_peers, *in_peers]))
         self.detector = FailureDetector(peers, cfg.suspect_after, now)
+        # The control lane: a fifo channel each way with every neighbour.
+        ctl_cfg = dataclasses.replace(cfg, mode=ChannelMode.FIFO)
+        self.ctl_senders = {
+            p: SendChannel(node_id, p, inc, ctl_cfg, now, CONTROL_LANE, idle_heartbeats=False)
+            for p in peers
+        }
+        self.ctl_receivers = {
+            p: ReceiveChannel(p, node_id, inc, ctl_cfg, CONTROL_LANE) for p in peers
+        }
+        self._peer_incs: dict[str, int] = {}
         self.flood = Flooding(
             node_id,
             inc,
@@ -90,9 +101,28 @@ class NodeCore:
             frozenset(p for p in echo_to if p in self.senders),
             restarted,
         )
+        self.snapshots = SnapshotLayer(
+            node_id,
+            inc,
+            out_peers,
+            in_peers,
+            members or [node_id, *peers],
+            routes if routes is not None else {p: p for p in peers},
+            cfg,
+            self.clock,
+            self.event,
+            self._send_data_item,
+            self._send_ctl_item,
+        )
         self.unknown_frames = 0
         self._now = now
         self._out = Outputs()
+
+    def _send_data_item(self, peer: str, meta: Meta, body: bytes) -> None:
+        self.senders[peer].send(meta, body)
+
+    def _send_ctl_item(self, peer: str, meta: Meta, body: bytes) -> None:
+        self.ctl_senders[peer].send(meta, body)
 
     # ------------------------------------------------------------- recorder
     def frame(self, frame: Frame) -> None:
@@ -136,6 +166,32 @@ class NodeCore:
         self.flood.multicast(body)
         return self._finish()
 
+    def attach(self, app: App) -> None:
+        """Give the snapshot layer the application whose state it records."""
+        self.snapshots.app = app
+
+    def can_send_app(self, dst: str) -> bool:
+        """True if :meth:`send_app` to ``dst`` fits the channel window now."""
+        return self.senders[dst].has_room()
+
+    def send_app(self, dst: str, body: bytes, now: float) -> Outputs:
+        """Send one app message to out-neighbour ``dst``; raise Backpressure if full."""
+        if not self.senders[dst].has_room():
+            raise Backpressure(self.id)
+        self._now = now
+        self.snapshots.send_app(dst, body)
+        return self._finish()
+
+    def snapshot(self, variant: Variant, now: float) -> tuple[str, Outputs]:
+        """Initiate a snapshot here; return its id and what to do."""
+        if not variant.supports(self.cfg.mode):
+            raise ValueError(f"{variant.value} does not work over {self.cfg.mode.value} channels")
+        if variant is Variant.SENDER_LOG and not self.cfg.sender_log:
+            raise ValueError("sender-log snapshots need CoreConfig.sender_log")
+        self._now = now
+        sid = self.snapshots.initiate(variant, now)
+        return sid, self._finish()
+
     def receive(self, frame: Frame, now: float) -> Outputs:
         """Process one frame from the network."""
         self._now = now
@@ -156,10 +212,18 @@ class NodeCore:
 
     def next_deadline(self) -> float:
         """The earliest time at which :meth:`tick` has work to do."""
-        due = min(self.detector.next_deadline(), self.flood.next_deadline())
+        due = min(
+            self.detector.next_deadline(),
+            self.flood.next_deadline(),
+            self.snapshots.next_deadline(),
+        )
         for s in self.senders.values():
             due = min(due, s.next_deadline())
         for r in self.receivers.values():
+            due = min(due, r.next_deadline())
+        for s in self.ctl_senders.values():
+            due = min(due, s.next_deadline())
+        for r in self.ctl_receivers.values():
             due = min(due, r.next_deadline())
         return due
 
@@ -169,7 +233,12 @@ class NodeCore:
             s.tick(now, self)
         for r in self.receivers.values():
             r.tick(now, self)
+        for s in self.ctl_senders.values():
+            s.tick(now, self)
+        for r in self.ctl_receivers.values():
+            r.tick(now, self)
         self.flood.tick(now)
+        self.snapshots.tick(now)
         for peer in self.detector.poll(now):
             self.event("suspect", {"peer": peer})
         return self._finish()
@@ -180,7 +249,15 @@ class NodeCore:
             s.flush(now, self)
         for r in self.receivers.values():
             r.flush(self)
+        for s in self.ctl_senders.values():
+            s.flush(now, self)
+        for r in self.ctl_receivers.values():
+            r.flush(self)
         out = self._out
+        snapshots = self.snapshots
+        if snapshots.files:
+            out.files = snapshots.files
+            snapshots.files = []
         flood = self.flood
         if flood.deliveries:
             out.deliveries = flood.deliveries
@@ -191,6 +268,14 @@ class NodeCore:
     def _dispatch(self, frame: Frame, now: float) -> None:
         if frame.dst != self.id:
             self.unknown_frames += 1
+            return
+        known = self._peer_incs.get(frame.src, 0)
+        if frame.inc > known:
+            self._peer_incs[frame.src] = frame.inc
+            if known:
+                self.snapshots.peer_restarted(frame.src, now)
+        if frame.lane == CONTROL_LANE:
+            self._dispatch_control(frame, now)
             return
         if isinstance(frame, Ack):
             sender = self.senders.get(frame.src)
@@ -221,7 +306,40 @@ class NodeCore:
             return
         assert isinstance(frame, Data)
         for item in receiver.on_data(frame, now, self):
-            self.flood.on_item(receiver, item, now)
+            kind = item.meta.get("t")
+            if kind == APP:
+                if not self.snapshots.on_app(
+                    frame.src, receiver.peer_inc, item, receiver.name, now
+                ):
+                    self.snapshots.bad_items += 1
+                receiver.release(receiver.peer_inc, item.seq, now)
+            elif kind == MARKER:
+                if not self.snapshots.on_marker(frame.src, item, now):
+                    self.snapshots.bad_items += 1
+                receiver.release(receiver.peer_inc, item.seq, now)
+            else:
+                self.flood.on_item(receiver, item, now)
+
+    def _dispatch_control(self, frame: Frame, now: float) -> None:
+        """Frames of the control lane: snapshot markers, counts and records."""
+        if isinstance(frame, Ack):
+            sender = self.ctl_senders.get(frame.src)
+            if sender is None:
+                self.unknown_frames += 1
+                return
+            sender.on_ack(frame, now, self)
+            return
+        receiver = self.ctl_receivers.get(frame.src)
+        if receiver is None:
+            self.unknown_frames += 1
+            return
+        if isinstance(frame, Heartbeat):
+            receiver.on_heartbeat(frame, now, self)
+            return
+        for item in receiver.on_data(frame, now, self):
+            if not self.snapshots.on_control(frame.src, item, now):
+                self.snapshots.bad_items += 1
+            receiver.release(receiver.peer_inc, item.seq, now)
 
     def _heard(self, peer: str, now: float) -> None:
         if self.detector.heard(peer, now):
@@ -239,4 +357,5 @@ class NodeCore:
             custody=sizes["custody"],
             holdback=sizes["holdback"],
             retained=sizes["retained"],
+            **self.snapshots.sizes(),
         )

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from zmqcast.core.config import ChannelMode, CoreConfig
 from zmqcast.core.events import channel_name
-from zmqcast.core.frames import Ack, Data, Heartbeat, Item
+from zmqcast.core.frames import DATA_LANE, Ack, Data, Heartbeat, Item
 from zmqcast.core.recorder import Recorder
 from zmqcast.core.seqset import SeqSet
 
@@ -39,12 +39,15 @@ class ReceiverStats:
 class ReceiveChannel:
     """Receiver side of channel ``src -> dst``, owned by incarnation ``inc`` of ``dst``."""
 
-    def __init__(self, src: str, dst: str, inc: int, cfg: CoreConfig) -> None:
+    def __init__(
+        self, src: str, dst: str, inc: int, cfg: CoreConfig, lane: int = DATA_LANE
+    ) -> None:
         self.src = src
         self.dst = dst
         self.inc = inc
         self.cfg = cfg
-        self.name = channel_name(src, dst)
+        self.lane = lane
+        self.name = channel_name(src, dst, lane)
         self.mode = cfg.mode
         self.peer_inc = 0
         self.stats = ReceiverStats()
@@ -225,6 +228,7 @@ class ReceiveChannel:
                 sack=() if lossy else self.received.ranges(limit),
                 srel=() if lossy else self.released.ranges(limit),
                 nack=nack,
+                lane=self.lane,
             )
         )
 

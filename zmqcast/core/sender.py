@@ -18,7 +18,7 @@ from typing import Any
 
 from zmqcast.core.config import ChannelMode, CoreConfig
 from zmqcast.core.events import channel_name
-from zmqcast.core.frames import Ack, Data, Heartbeat, Item, Meta, Ranges
+from zmqcast.core.frames import DATA_LANE, Ack, Data, Heartbeat, Item, Meta, Ranges
 from zmqcast.core.recorder import Recorder
 
 _NEVER = float("inf")
@@ -64,12 +64,25 @@ class SenderStats:
 class SendChannel:
     """Sender side of channel ``src -> dst`` for the incarnation ``inc`` of ``src``."""
 
-    def __init__(self, src: str, dst: str, inc: int, cfg: CoreConfig, now: float) -> None:
+    def __init__(
+        self,
+        src: str,
+        dst: str,
+        inc: int,
+        cfg: CoreConfig,
+        now: float,
+        lane: int = DATA_LANE,
+        idle_heartbeats: bool = True,
+    ) -> None:
+        """``idle_heartbeats`` off: no heartbeat once connected (the control lane,
+        whose peer liveness the data lane already watches)."""
         self.src = src
         self.dst = dst
         self.inc = inc
         self.cfg = cfg
-        self.name = channel_name(src, dst)
+        self.lane = lane
+        self.idle_heartbeats = idle_heartbeats
+        self.name = channel_name(src, dst, lane)
         self.peer_inc = 0
         self.stats = SenderStats()
         self._reliable = cfg.mode.reliable
@@ -102,6 +115,8 @@ class SendChannel:
     def next_deadline(self) -> float:
         if not self.connected:
             return self._handshake_due
+        if not self.idle_heartbeats:
+            return self._rtx_due
         due = self._last_tx + self.cfg.heartbeat_interval
         return min(due, self._rtx_due)
 
@@ -137,7 +152,7 @@ class SendChannel:
         for start in range(0, len(entries), batch):
             chunk = entries[start : start + batch]
             items = tuple(Item(e.seq, e.meta, e.body) for e in chunk)
-            out.frame(Data(self.src, self.dst, self.inc, self.peer_inc, items))
+            out.frame(Data(self.src, self.dst, self.inc, self.peer_inc, items, self.lane))
             self.stats.frames += 1
         if self._reliable:
             for e in entries:
@@ -177,11 +192,13 @@ class SendChannel:
             self._rtx_due = earliest
             if due:
                 self._transmit(due, now, out, retransmit=True)
-        if now >= self._last_tx + cfg.heartbeat_interval:
+        if self.idle_heartbeats and now >= self._last_tx + cfg.heartbeat_interval:
             self._heartbeat(now, out)
 
     def _heartbeat(self, now: float, out: Recorder) -> None:
-        out.frame(Heartbeat(self.src, self.dst, self.inc, self.peer_inc, self._next_seq))
+        out.frame(
+            Heartbeat(self.src, self.dst, self.inc, self.peer_inc, self._next_seq, self.lane)
+        )
         self.stats.heartbeats += 1
         self._last_tx = now
 

@@ -1,10 +1,11 @@
 """ROUTER/DEALER transport: moves encoded frames between node processes.
 
 Each node binds one ROUTER on its own address and connects one DEALER to every
-out-neighbour's ROUTER, with its node id as the DEALER identity. Frames of a
-channel ``A -> B`` (data, heartbeats) travel on A's DEALER; the acks of that
-channel travel back from B's ROUTER to identity ``A`` over the same TCP
-connection, so a directed link needs no socket in the other direction.
+out-neighbour's ROUTER, with its node id as the DEALER identity. A frame to a
+peer goes out on our DEALER to that peer if we have one; otherwise on our
+ROUTER to the peer's identity, back over the connection the peer's DEALER
+opened. So the acks of a one-way link ``A -> B`` and B's control lane to A need
+no socket of B's towards A.
 
 Socket options are set explicitly (see README, "Transport"):
 
@@ -24,7 +25,7 @@ from collections.abc import Iterator, Mapping
 
 import zmq
 
-from zmqcast.core.frames import Ack, Frame
+from zmqcast.core.frames import Frame
 from zmqcast.wire import FrameError, decode, encode
 
 HWM = 10_000
@@ -79,14 +80,14 @@ class Transport:
         """Send one frame on the socket its direction calls for; never blocks."""
         parts = encode(frame)
         try:
-            if isinstance(frame, Ack):
-                self.router.send_multipart([frame.dst.encode(), *parts], zmq.NOBLOCK, copy=False)
-            else:
-                dealer = self.dealers.get(frame.dst)
-                if dealer is None:
-                    self.unroutable += 1
-                    return
+            # Our own DEALER if we have one to that peer; otherwise back over
+            # the connection the peer's DEALER opened to our ROUTER (acks of a
+            # one-way link, and the control lane against the link's direction).
+            dealer = self.dealers.get(frame.dst)
+            if dealer is not None:
                 dealer.send_multipart(parts, zmq.NOBLOCK, copy=False)
+            else:
+                self.router.send_multipart([frame.dst.encode(), *parts], zmq.NOBLOCK, copy=False)
         except zmq.Again:
             # Peer not connected or HWM reached: the channel layer retransmits.
             self.unroutable += 1

@@ -8,26 +8,32 @@ the same trace, byte for byte.
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
 from zmqcast.check import CheckReport, check_multicast
+from zmqcast.check.snapshot import SnapshotFiles, SnapshotVerdict, check_snapshots
+from zmqcast.core.bank import Bank
 from zmqcast.core.config import ChannelMode, CoreConfig
-from zmqcast.core.events import Event, Outputs
+from zmqcast.core.events import Event, Outputs, SnapshotFile
 from zmqcast.core.node import NodeCore
+from zmqcast.core.snapshot import DEFAULT_VARIANT, Variant
 from zmqcast.sim.network import FaultModel, SimNetwork
 from zmqcast.topology import (
     build,
     echo_neighbours,
     in_neighbours,
+    next_hops,
     node_names,
     strongly_connected,
 )
 
 _NEVER = float("inf")
 SIM = "sim"
+WORKLOADS = ("chat", "bank")
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,10 +54,40 @@ class SimParams:
     """Mean virtual time between two multicasts of one node."""
     max_time: float = 900.0
     """Virtual time by which the run must be quiet; past it, liveness fails."""
+    workload: str = "chat"
+    """``chat``: every node multicasts ``messages`` messages. ``bank``: every
+    node makes ``messages`` transfers to random out-neighbours instead."""
+    snapshots: int = 0
+    """Snapshots to take during the run, initiated by rotating nodes."""
+    variant: str = ""
+    """Snapshot variant; empty for the channel mode's own, ``all`` to rotate
+    through every variant the mode supports."""
 
     def __post_init__(self) -> None:
         if self.nodes < 2:
             raise ValueError("nodes: need at least 2")
+        if self.workload not in WORKLOADS:
+            raise ValueError(f"workload: must be one of {', '.join(WORKLOADS)}")
+        if self.snapshots < 0:
+            raise ValueError("snapshots: must not be negative")
+        if self.workload == "bank" and self.crash:
+            raise ValueError("crash: a crashed bank loses its balance; not with --workload bank")
+        self.variants()  # validates ``variant`` against the channel mode
+
+    def variants(self) -> list[Variant]:
+        """The snapshot variants this run rotates through."""
+        if not self.variant:
+            return [DEFAULT_VARIANT[self.channel]]
+        if self.variant == "all":
+            return [v for v in Variant if v.supports(self.channel)]
+        try:
+            chosen = Variant(self.variant)
+        except ValueError:
+            names = ", ".join(v.value for v in Variant)
+            raise ValueError(f"variant: must be one of {names} or all") from None
+        if not chosen.supports(self.channel):
+            raise ValueError(f"variant: {chosen.value} does not work over {self.channel.value}")
+        return [chosen]
         if self.messages < 0:
             raise ValueError("messages: must not be negative")
         if self.send_interval <= 0:
@@ -73,6 +109,12 @@ class SimParams:
             parts.append("--partition")
         if self.crash:
             parts.append("--crash")
+        if self.workload != "chat":
+            parts.append(f"--workload {self.workload}")
+        if self.snapshots:
+            parts.append(f"--snapshots {self.snapshots}")
+        if self.variant:
+            parts.append(f"--variant {self.variant}")
         parts.append(f"--seed {self.seed}")
         return " ".join(parts)
 
@@ -85,10 +127,11 @@ class SimResult:
     summary: dict[str, Any]
     quiesced: bool
     end_time: float
+    snapshots: list[SnapshotVerdict] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.quiesced and self.report.ok
+        return self.quiesced and self.report.ok and all(v.ok or v.aborted for v in self.snapshots)
 
 
 @dataclass(order=True, slots=True)
@@ -118,12 +161,18 @@ class Simulation:
         self.cfg = cfg or CoreConfig(mode=params.channel)
         if self.cfg.mode is not params.channel:
             raise ValueError("cfg.mode: must match the simulated channel mode")
+        if Variant.SENDER_LOG in params.variants() and params.snapshots:
+            self.cfg = dataclasses.replace(self.cfg, sender_log=True)
+        self.files: list[SnapshotFile] = []
+        self.banks: dict[str, Bank] = {}
+        self._pending_snapshots = 0
         self.rng = random.Random(params.seed)
         self.names = node_names(params.nodes)
         self.topology = build(params.topology, self.names)
         if not strongly_connected(self.topology):
             raise ValueError(f"topology: {params.topology} is not strongly connected")
         self.incoming = in_neighbours(self.topology)
+        self.routes = {n: next_hops(self.topology, n) for n in self.names}
         self.net = SimNetwork(
             FaultModel(loss=params.loss, dup=params.dup, reorder=params.reorder), self.rng
         )
@@ -166,6 +215,12 @@ class Simulation:
             for _ in range(1 + rng.randrange(2)):
                 self._push(rng.uniform(0.05, phase), "partition", SIM)
                 self._pending_faults += 1
+        variants = p.variants()
+        for i in range(p.snapshots):
+            initiator = self.names[i % len(self.names)]
+            at = rng.uniform(0.02, phase)
+            self._push(at, "snapshot", initiator, variants[i % len(variants)])
+            self._pending_snapshots += 1
         self._push(self.CHECK_EVERY, "check", SIM)
 
     # ------------------------------------------------------------- main loop
@@ -214,6 +269,12 @@ class Simulation:
             self._boot(node)
         elif kind == "partition":
             self._partition()
+        elif kind == "snapshot":
+            self._pending_snapshots -= 1
+            core = self.cores[node]
+            if core is not None:
+                _, out = core.snapshot(ev.data, self.now)
+                self._apply(core, out)
         elif kind == "heal":
             self._pending_faults -= 1
             self.net.heal()
@@ -229,6 +290,7 @@ class Simulation:
         """Record the core's events, put its frames on the network, re-arm its timer."""
         if self.record:
             self.events.extend(out.events)
+            self.files.extend(out.files)
         now = self.now
         for frame in out.frames:
             if frame.kind == "data":
@@ -253,10 +315,16 @@ class Simulation:
         if not core.can_multicast():
             self.blocked[name] = True
             return
-        number = self.params.messages - self.remaining[name] + 1
-        self.remaining[name] -= 1
-        self.multicasts += 1
-        self._apply(core, core.multicast(f"{name} says #{number}".encode(), self.now))
+        if self.params.workload == "bank":
+            transfer = self.banks[name].next_transfer(core.can_send_app)
+            if transfer is not None:
+                self.remaining[name] -= 1
+                self._apply(core, core.send_app(transfer[0], transfer[1], self.now))
+        else:
+            number = self.params.messages - self.remaining[name] + 1
+            self.remaining[name] -= 1
+            self.multicasts += 1
+            self._apply(core, core.multicast(f"{name} says #{number}".encode(), self.now))
         if self.remaining[name]:
             gap = self.rng.expovariate(1.0 / self.params.send_interval)
             self._push(self.now + gap, "send", name, self._send_token[name])
@@ -273,8 +341,18 @@ class Simulation:
             self.now,
             echo_neighbours(self.topology, name),
             restarted=self.incarnation[name] > 1,
+            members=self.names,
+            routes=self.routes[name],
         )
         self.cores[name] = core
+        if self.params.workload == "bank":
+            bank = Bank(
+                self.topology[name],
+                random.Random(f"{self.params.seed}:bank:{name}:{self.incarnation[name]}"),
+            )
+            self.banks[name] = bank
+            core.attach(bank)
+            core.event("bank_open", {"balance": bank.balance})
         self._timer[name] = _NEVER
         self._send_token[name] += 1
         self._apply(core, core.start(self.now))
@@ -323,7 +401,7 @@ class Simulation:
     # ------------------------------------------------------------- ending
     def _quiet(self) -> bool:
         """True once nothing is left to send, repair or report."""
-        if self._pending_faults or self.net.partitioned:
+        if self._pending_faults or self.net.partitioned or self._pending_snapshots:
             return False
         if any(self.remaining.values()) or any(self.blocked.values()):
             return False
@@ -338,6 +416,8 @@ class Simulation:
             for s in core.senders.values():
                 if s.unreleased or not s.connected:
                     return False
+            if core.snapshots.active or any(s.unreleased for s in core.ctl_senders.values()):
+                return False
             for r in core.receivers.values():
                 if r.buffered or (r.next_deadline() < _NEVER and cfg.mode is ChannelMode.LOSSY):
                     return False
@@ -389,7 +469,29 @@ class Simulation:
             },
             "invariants": {r.name: ("held" if r.held else "VIOLATED") for r in report.results},
         }
-        return SimResult(p, self.events, report, summary, quiesced, self.now)
+        verdicts = check_snapshots(self.events, collect_files(self.files)) if self.record else []
+        if verdicts:
+            summary["snapshots"] = {
+                "taken": len(verdicts),
+                "complete": sum(v.complete for v in verdicts),
+                "aborted": sum(v.aborted for v in verdicts),
+                "failed": sum(not (v.ok or v.aborted) for v in verdicts),
+                "lines": [v.line() for v in verdicts],
+            }
+        return SimResult(p, self.events, report, summary, quiesced, self.now, verdicts)
+
+
+def collect_files(files: list[SnapshotFile]) -> dict[str, SnapshotFiles]:
+    """Snapshot files written in memory, grouped as the checker reads a run directory."""
+    records: dict[str, dict[str, dict[str, Any]]] = {}
+    globals_: dict[str, dict[str, Any]] = {}
+    for f in files:
+        if f.name == "global":
+            globals_[f.sid] = f.content
+        else:
+            records.setdefault(f.sid, {})[f.name] = f.content
+    sids = sorted(set(records) | set(globals_))
+    return {sid: SnapshotFiles(sid, records.get(sid, {}), globals_.get(sid)) for sid in sids}
 
 
 def simulate(params: SimParams, cfg: CoreConfig | None = None) -> SimResult:
