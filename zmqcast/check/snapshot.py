@@ -27,7 +27,7 @@ from typing import Any, TypeAlias
 import orjson
 
 from zmqcast.check.report import InvariantResult
-from zmqcast.check.trace import SIM_NODE, IncKey, fmt_inc
+from zmqcast.check.trace import IncKey, fmt_inc
 
 CUT = "cut"
 CHANNELS = "channels"
@@ -258,11 +258,8 @@ class _Index:
                     ledger.sent.append(ledger.sent[-1])
                     ledger.received.append(ledger.received[-1] + ev["amount"])
                 elif kind == "bank_open":
-                    node, key = ev["node"], (ev["node"], ev["inc"])
-                    if node == SIM_NODE:
-                        continue
-                    self.opens.setdefault(key, ev["balance"])
-                    self.first_open.setdefault(node, ev["balance"])
+                    self.opens.setdefault((ev["node"], ev["inc"]), ev["balance"])
+                    self.first_open.setdefault(ev["node"], ev["balance"])
                 elif kind == "snap_cut":
                     snap = self._snap(ev["sid"])
                     snap.cuts.setdefault((ev["node"], ev["inc"]), pos)
@@ -519,8 +516,10 @@ class _SnapshotCheck:
                     f"{fmt_inc(m.key)}"
                 )
         if self.complete:
+            cut_nodes = {node for node, _ in cuts}
             for node in sorted(self.index.first_open):
-                if node not in members:
+                # A node that cut without a record is reported above already.
+                if node not in members and node not in cut_nodes:
                     self.membership.append(f"{node} opened a bank account but has no record")
         return members
 

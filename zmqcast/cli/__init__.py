@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from zmqcast.cli.bank import bank
 from zmqcast.cli.check import check
 from zmqcast.cli.node import launch, node
 from zmqcast.cli.sim import sim
@@ -19,6 +20,7 @@ app.command()(sim)
 app.command()(node)
 app.command()(launch)
 app.command()(check)
+app.command()(bank)
 
 
 @app.callback()

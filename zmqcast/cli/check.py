@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -9,6 +10,7 @@ import orjson
 import typer
 
 from zmqcast.check import check_multicast
+from zmqcast.check.snapshot import check_snapshots, load_snapshot_files, snapshot_results_ok
 from zmqcast.cli.errors import fail
 
 
@@ -37,10 +39,8 @@ def load_events(run_dir: Path) -> list[dict[str, Any]]:
     return events
 
 
-def check(
-    run_dir: Annotated[Path, typer.Argument(help="A run directory written by launch or node.")],
-) -> None:
-    """Check multicast validity, agreement, integrity, FIFO and the Lamport condition."""
+def check_run(run_dir: Path, *, require_snapshots: bool = False) -> bool:
+    """Print every verdict over a run directory; True if all held."""
     events = load_events(run_dir)
     modes = {e.get("mode") for e in events if e.get("kind") == "start"}
     mode = modes.pop() if len(modes) == 1 else "fifo"
@@ -48,10 +48,40 @@ def check(
         report = check_multicast(events, reliable=mode != "lossy", fifo=mode == "fifo")
     except ValueError as exc:
         fail("RUN_DIR", f"malformed event log: {exc}")
+    try:
+        verdicts = check_snapshots(events, load_snapshot_files(run_dir))
+    except ValueError as exc:
+        fail("RUN_DIR", f"malformed snapshot files: {exc}")
     typer.echo(f"{run_dir}: {len(events)} events, {mode} channels")
     for r in report.results:
         verdict = "held" if r.held else "VIOLATED"
         extra = f"  ({r.detail})" if r.detail else ""
         typer.echo(f"  {r.name:<17} {verdict}{extra}")
-    if not report.ok:
+    ok = report.ok
+    if verdicts or require_snapshots:
+        durations = sorted(v.duration for v in verdicts if v.duration is not None)
+        passed = sum(v.ok for v in verdicts)
+        typer.echo(f"  snapshots         {passed} of {len(verdicts)} passed{_spread(durations)}")
+        for v in verdicts:
+            typer.echo(f"    {v.line()}")
+        ok = ok and snapshot_results_ok(verdicts) and (bool(verdicts) or not require_snapshots)
+    return ok
+
+
+def _spread(durations: list[float]) -> str:
+    """``, p50 X ms, p99 Y ms`` of snapshot durations (nearest rank)."""
+    if not durations:
+        return ""
+
+    def rank(q: float) -> float:
+        return durations[min(len(durations) - 1, max(0, math.ceil(q * len(durations)) - 1))]
+
+    return f"; duration p50 {rank(0.5) * 1000:.1f} ms, p99 {rank(0.99) * 1000:.1f} ms"
+
+
+def check(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by launch or node.")],
+) -> None:
+    """Check multicast validity, agreement, integrity, FIFO, Lamport, and every snapshot."""
+    if not check_run(run_dir):
         raise typer.Exit(1)

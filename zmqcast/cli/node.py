@@ -18,7 +18,9 @@ import zmq
 
 from zmqcast.cli.errors import check_probability, fail
 from zmqcast.config import ClusterConfig, ConfigError, load_config
+from zmqcast.core.snapshot import DEFAULT_VARIANT, Variant
 from zmqcast.runtime.node import NodeRuntime
+from zmqcast.runtime.workload import BankPlan
 
 COLOURS = ("cyan", "green", "yellow", "magenta", "blue", "red", "bright_cyan", "bright_green")
 STOP_GRACE = 5.0
@@ -109,12 +111,27 @@ def node(
     delay: DelayOpt = None,
     reorder: ReorderOpt = None,
     seed: SeedOpt = None,
+    bank: Annotated[
+        bool, typer.Option("--bank", help="Run the bank workload (what `zmqcast bank` starts).")
+    ] = False,
+    rate: Annotated[float, typer.Option(help="Bank: transfers per second.")] = 50.0,
+    duration: Annotated[float, typer.Option(help="Bank: seconds of transfers.")] = 10.0,
+    snapshot_every: Annotated[
+        float, typer.Option(help="Bank: seconds between snapshots of the cluster; 0 for none.")
+    ] = 1.0,
+    variant: Annotated[
+        str, typer.Option(help="Bank: snapshot variant, or all (default: per channel mode).")
+    ] = "",
 ) -> None:
-    """Run one node. Each line typed on stdin is multicast; deliveries are printed."""
+    """Run one node. Each line typed on stdin is multicast; deliveries are printed.
+
+    ``/snapshot [VARIANT]`` on stdin starts a snapshot instead.
+    """
     cfg = _with_faults(_load(config), loss, dup, delay, reorder, seed)
     if node_id not in cfg.ids:
         fail("--id", f"no node {node_id!r} in {config} (nodes: {', '.join(cfg.ids)})")
     me = cfg.node(node_id)
+    plan = bank_plan(cfg, rate, duration, snapshot_every, variant) if bank else None
     try:
         runtime = NodeRuntime(
             cfg,
@@ -123,12 +140,46 @@ def node(
             auto=auto,
             verbose=verbose,
             json_output=json,
+            bank=plan,
         )
     except zmq.ZMQError as exc:
         fail(f"--id {node_id}", f"cannot use {me.endpoint}: {exc.strerror}")
     except OSError as exc:
         fail("--run-dir", f"cannot write the event log: {exc.strerror or exc}")
     raise typer.Exit(runtime.run())
+
+
+def snapshot_variants(cfg: ClusterConfig, variant: str) -> tuple[Variant, ...]:
+    """The variants ``--variant`` names for this config's channel mode (exit 2 if wrong)."""
+    mode = cfg.core.mode
+    if not variant:
+        return (DEFAULT_VARIANT[mode],)
+    if variant == "all":
+        return tuple(v for v in Variant if v.supports(mode))
+    names = ", ".join(v.value for v in Variant)
+    try:
+        chosen = Variant(variant)
+    except ValueError:
+        fail("--variant", f"must be one of {names} or all, got {variant!r}")
+    if not chosen.supports(mode):
+        fail("--variant", f"{chosen.value} does not work over {mode.value} channels")
+    return (chosen,)
+
+
+def bank_plan(
+    cfg: ClusterConfig, rate: float, duration: float, snapshot_every: float, variant: str
+) -> BankPlan:
+    """Validate the bank flags into a plan (exit 2 naming the flag if one is wrong)."""
+    if not 0 < rate <= 100_000:
+        fail("--rate", f"must be in (0, 100000] transfers per second, got {rate:g}")
+    if not 0 < duration <= 86_400:
+        fail("--duration", f"must be in (0, 86400] seconds, got {duration:g}")
+    if not 0 <= snapshot_every <= 86_400:
+        fail("--snapshot-every", f"must be in [0, 86400] seconds, got {snapshot_every:g}")
+    if 0 < snapshot_every < 0.01:
+        fail("--snapshot-every", f"must be at least 0.01 seconds, got {snapshot_every:g}")
+    grace = 2 * cfg.core.rto_max
+    return BankPlan(rate, duration, snapshot_every, snapshot_variants(cfg, variant), grace=grace)
 
 
 def _pump(stream: IO[bytes], colour: str | None, lock: threading.Lock) -> None:

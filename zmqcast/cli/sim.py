@@ -11,7 +11,7 @@ import typer
 from zmqcast.cli.errors import check_choice, check_probability, fail
 from zmqcast.core.config import ChannelMode
 from zmqcast.fsutil import write_atomic
-from zmqcast.sim.runner import SimParams, SimResult, simulate
+from zmqcast.sim.runner import WORKLOADS, SimParams, SimResult, simulate
 from zmqcast.topology import SHAPES
 
 MODES = tuple(m.value for m in ChannelMode)
@@ -27,7 +27,12 @@ def format_summary(result: SimResult) -> str:
         f"zmqcast sim: {p.nodes} nodes, {p.topology}, {p.channel.value} channels, seed {p.seed}",
         f"  virtual time   {s['virtual_time']:.3f} s"
         + ("" if s["quiesced"] else "  (did NOT quiesce)"),
-        f"  messages       {s['multicasts']} multicast, {s['deliveries']} deliveries",
+        f"  messages       {s['multicasts']} multicast, {s['deliveries']} deliveries"
+        + (
+            f", {s['app']['sent']} transfers sent, {s['app']['received']} received"
+            if "app" in s
+            else ""
+        ),
         f"  frames         {frames['total']} sent: {frames['data']} data, "
         f"{frames['ack']} ack, {frames['hb']} heartbeat",
         f"  retransmitted  {s['retransmitted_items']} items",
@@ -42,6 +47,13 @@ def format_summary(result: SimResult) -> str:
             f"  losses         {losses['declared_by_channels']} declared by channels, "
             f"{losses['missing_deliveries']} deliveries missing (lossy channels, not repaired)"
         )
+    snaps = s.get("snapshots")
+    if snaps:
+        lines.append(
+            f"  snapshots      {snaps['taken']} taken, {snaps['complete']} complete, "
+            f"{snaps['aborted']} aborted, {snaps['failed']} failed"
+        )
+        lines.extend(f"    {line}" for line in snaps["lines"])
     lines.append("  invariants")
     for r in result.report.results:
         verdict = "held" if r.held else "VIOLATED"
@@ -73,6 +85,14 @@ def sim(
         Path | None, typer.Option(help="Write the event trace here, as JSON lines.")
     ] = None,
     json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    workload: Annotated[
+        str, typer.Option(help="chat (multicasts) or bank (transfers to neighbours).")
+    ] = "chat",
+    snapshots: Annotated[int, typer.Option(help="Snapshots to take, by rotating nodes.")] = 0,
+    variant: Annotated[
+        str,
+        typer.Option(help="chandy-lamport, lai-yang, sender-log or all (default: per channel)."),
+    ] = "",
 ) -> None:
     """Simulate a cluster on virtual time, inject faults, check every invariant.
 
@@ -89,6 +109,15 @@ def sim(
         fail("--nodes", "the squares topology needs exactly 8 nodes")
     if messages < 0 or messages > 1_000_000:
         fail("--messages", f"must be between 0 and 1000000, got {messages}")
+    check_choice("--workload", workload, WORKLOADS)
+    if snapshots < 0 or snapshots > 10_000:
+        fail("--snapshots", f"must be between 0 and 10000, got {snapshots}")
+    if workload == "bank" and crash:
+        fail("--crash", "a crashed node loses its bank balance; not with --workload bank")
+    try:
+        SimParams(channel=ChannelMode(channel), variant=variant)
+    except ValueError as exc:
+        fail("--variant", str(exc).removeprefix("variant: "))
     params = SimParams(
         nodes=nodes,
         messages=messages,
@@ -100,6 +129,9 @@ def sim(
         partition=partition,
         crash=crash,
         seed=seed,
+        workload=workload,
+        snapshots=snapshots,
+        variant=variant,
     )
     result = simulate(params)
     if trace is not None:
@@ -116,6 +148,8 @@ def sim(
     if not result.ok:
         violated = result.report.first_violation()
         name = violated.name if violated is not None else "liveness"
+        if violated is None and result.quiesced:
+            name = "snapshot"
         typer.echo(f"VIOLATED: {name} (seed {seed})", err=True)
         typer.echo(f"replay with: {params.command()}", err=True)
         raise typer.Exit(1)

@@ -7,6 +7,7 @@ sends what the core returns and prints and logs its deliveries and events.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import select
@@ -21,12 +22,17 @@ from typing import Any, TextIO
 import orjson
 
 from zmqcast.config import ClusterConfig
-from zmqcast.core.events import Event, Outputs
+from zmqcast.core.bank import Bank
+from zmqcast.core.config import ChannelMode
+from zmqcast.core.events import Event, Outputs, SnapshotFile
 from zmqcast.core.frames import Frame
 from zmqcast.core.node import NodeCore
+from zmqcast.core.snapshot import DEFAULT_VARIANT, Variant
+from zmqcast.fsutil import write_atomic
 from zmqcast.runtime.faults import FaultInjector
 from zmqcast.runtime.transport import Transport, decode_from
-from zmqcast.topology import echo_neighbours, in_neighbours
+from zmqcast.runtime.workload import BankPlan, BankSchedule
+from zmqcast.topology import echo_neighbours, in_neighbours, next_hops
 from zmqcast.wire import FrameError
 
 SEED_SCRIPT = ("Hello everyone!", "How are you?", "Final message from P3")
@@ -34,6 +40,8 @@ SEED_SCRIPT = ("Hello everyone!", "How are you?", "Final message from P3")
 BAD_FRAME_LOG_INTERVAL = 5.0
 AUTO_TIMEOUT = 60.0
 SHUTDOWN_FLUSH = 1.0
+ACTIVITY_KINDS = frozenset({"app_send", "app_recv", "snap_cut", "snap_record", "snap_done"})
+"""Events that show a bank run is still busy (it stops after a quiet grace period)."""
 CHANNEL_KINDS = frozenset(
     {"retransmit", "gap", "loss", "peer_epoch", "suspect", "alive", "replay", "skip", "late"}
 )
@@ -109,6 +117,7 @@ class NodeRuntime:
         verbose: bool = False,
         json_output: bool = False,
         out: TextIO | None = None,
+        bank: BankPlan | None = None,
     ) -> None:
         self.cfg = cfg
         self.id = node_id
@@ -126,6 +135,13 @@ class NodeRuntime:
         self.inc = int(time.time() * 1000)
         self.log = self.log_path.open("ab")
         out_peers = cfg.links[node_id]
+        self.run_dir = run_dir
+        self.plan = bank
+        core_cfg = cfg.core
+        if core_cfg.mode is ChannelMode.LOSSY or (
+            bank is not None and Variant.SENDER_LOG in bank.variants
+        ):
+            core_cfg = dataclasses.replace(core_cfg, sender_log=True)
         self.transport = Transport(
             node_id, me.endpoint, {p: cfg.node(p).endpoint for p in out_peers}
         )
@@ -134,10 +150,12 @@ class NodeRuntime:
             self.inc,
             out_peers,
             in_neighbours(cfg.links)[node_id],
-            cfg.core,
+            core_cfg,
             time.monotonic(),
             echo_to=echo_neighbours(cfg.links, node_id),
             restarted=restarted,
+            members=cfg.ids,
+            routes=next_hops(cfg.links, node_id),
         )
         self.faults = FaultInjector(
             cfg.faults, node_id, random.Random(f"{cfg.faults.seed}:{node_id}:{self.inc}")
@@ -148,6 +166,17 @@ class NodeRuntime:
         self._partial_line = b""
         self.delivered_from: set[str] = set()
         self.index = cfg.ids.index(node_id)
+        self.bank: Bank | None = None
+        self.schedule: BankSchedule | None = None
+        self._last_activity = time.monotonic()
+        if bank is not None:
+            seed = f"{cfg.faults.seed}:{node_id}:{self.inc}"
+            self.bank = Bank(out_peers, random.Random(f"bank:{seed}"))
+            self.core.attach(self.bank)
+            self.core.event("bank_open", {"balance": self.bank.balance})
+            self.schedule = BankSchedule(
+                bank, self.index, len(cfg.ids), random.Random(f"schedule:{seed}")
+            )
         self.sent_script = False
 
     # ------------------------------------------------------------- output
@@ -183,6 +212,35 @@ class NodeRuntime:
             if not self.json_output:
                 text = d.body.decode("utf-8", "replace")
                 self._line(d.lamport, f"Delivered: {text} | from={d.origin}")
+        for f in outputs.files:
+            self._write_snapshot_file(f)
+        for ev in outputs.events:
+            if ev["kind"] in ACTIVITY_KINDS:
+                self._last_activity = time.monotonic()
+            if not self.json_output:
+                self._console_event(ev)
+
+    def _console_event(self, ev: Event) -> None:
+        """Snapshot milestones always, transfers with ``--verbose``."""
+        kind = ev["kind"]
+        if kind == "snap_cut":
+            state = " ".join(f"{k}={v}" for k, v in ev["state"].items())
+            self._line(ev["lamport"], f"Snapshot {ev['sid']} ({ev['variant']}) cut: {state}")
+        elif kind == "snap_done":
+            ms = ev["duration"] * 1000
+            self._line(
+                ev["lamport"], f"Snapshot {ev['sid']} complete in {ms:.1f} ms ({ev['nodes']} nodes)"
+            )
+        elif kind == "snap_abort":
+            self._line(ev["lamport"], f"Snapshot {ev['sid']} aborted: {ev['reason']}")
+        elif self.verbose and kind == "app_send":
+            self._line(ev["lamport"], f"Sent: transfer {ev.get('amount')} to {ev['dst']}")
+        elif self.verbose and kind == "app_recv":
+            self._line(ev["lamport"], f"Received: transfer {ev.get('amount')} from {ev['from']}")
+
+    def _write_snapshot_file(self, f: SnapshotFile) -> None:
+        path = self.run_dir / "snapshots" / f.sid / f"{f.name}.json"
+        write_atomic(path, orjson.dumps(f.content, option=orjson.OPT_INDENT_2))
 
     def _inject(self, frame: Frame) -> None:
         """Send one frame through the loss injector (config ``faults``)."""
@@ -240,10 +298,17 @@ class NodeRuntime:
                         self.out.write(f"[{self.id}] error: auto mode did not finish in time\n")
                         status = 1
                         break
+                if self.schedule is not None:
+                    finished = self._bank_step(now)
+                    if finished is not None:
+                        status = finished
+                        break
                 if stdin_open and not self.stopping:
                     stdin_open = self._read_stdin()
                 self._flush_input()
                 due = min(self.core.next_deadline(), self.faults.next_deadline())
+                if self.schedule is not None:
+                    due = min(due, self.schedule.next_deadline())
                 timeout = max(0.0, min(due - time.monotonic(), 0.05))
                 frames = self._receive(int(timeout * 1000))
                 now = time.monotonic()
@@ -253,7 +318,7 @@ class NodeRuntime:
                     self._apply(self.core.tick(now))
                 for f in self.faults.due(now):
                     self.transport.send(f)
-            reason = "signal" if self.stopping else ("auto" if status == 0 else "timeout")
+            reason = "signal" if self.stopping else ("done" if status == 0 else "timeout")
             self._log_events([self._stop_event(reason)])
         finally:
             self.transport.close()
@@ -324,8 +389,63 @@ class NodeRuntime:
         return True
 
     def _flush_input(self) -> None:
-        while self.pending_input and self.core.can_multicast():
-            self._multicast(self.pending_input.pop(0).decode("utf-8", "replace"))
+        while self.pending_input:
+            text = self.pending_input[0].decode("utf-8", "replace")
+            if text.startswith("/"):
+                self.pending_input.pop(0)
+                self._command(text)
+                continue
+            if not self.core.can_multicast():
+                return
+            self.pending_input.pop(0)
+            self._multicast(text)
+
+    def _command(self, text: str) -> None:
+        """Interactive commands: ``/snapshot [VARIANT]``."""
+        name, _, arg = text[1:].partition(" ")
+        if name != "snapshot":
+            self.out.write(f"[{self.id}] unknown command /{name} (try /snapshot [variant])\n")
+            return
+        try:
+            variant = Variant(arg.strip()) if arg.strip() else DEFAULT_VARIANT[self.cfg.core.mode]
+            sid, outputs = self.core.snapshot(variant, time.monotonic())
+        except ValueError as exc:
+            self.out.write(f"[{self.id}] cannot snapshot: {exc}\n")
+            return
+        self._apply(outputs)
+        self._line(self.core.clock.value, f"Snapshot {sid} started")
+
+    # ------------------------------------------------------------- bank mode
+    def _bank_step(self, now: float) -> int | None:
+        """Run the bank plan; return an exit status once the node should stop."""
+        schedule, bank, plan = self.schedule, self.bank, self.plan
+        assert schedule is not None and bank is not None and plan is not None
+        core = self.core
+        if schedule.started is None:
+            if all(s.connected for s in core.senders.values()) or self.stopping:
+                schedule.start(now)
+            return None
+        if not self.stopping:
+            for _ in range(schedule.transfers_due(now)):
+                transfer = bank.next_transfer(core.can_send_app)
+                if transfer is not None:
+                    self._apply(core.send_app(transfer[0], transfer[1], now))
+            variant = schedule.snapshot_due(now)
+            if variant is not None:
+                self._apply(core.snapshot(variant, now)[1])
+        if now < schedule.end:
+            return None
+        busy = (
+            not self._idle()
+            or core.snapshots.active
+            or any(s.unreleased for s in core.ctl_senders.values())
+        )
+        if not busy and now - self._last_activity >= plan.grace:
+            return 0
+        if now - schedule.end > plan.limit:
+            self.out.write(f"[{self.id}] error: the bank run did not settle in time\n")
+            return 1
+        return None
 
     # ------------------------------------------------------------- auto mode
     def _auto_step(self) -> None:

@@ -469,6 +469,11 @@ class Simulation:
             },
             "invariants": {r.name: ("held" if r.held else "VIOLATED") for r in report.results},
         }
+        if p.workload == "bank":
+            summary["app"] = {
+                "sent": sum(1 for e in self.events if e["kind"] == "app_send"),
+                "received": sum(1 for e in self.events if e["kind"] == "app_recv"),
+            }
         verdicts = check_snapshots(self.events, collect_files(self.files)) if self.record else []
         if verdicts:
             summary["snapshots"] = {

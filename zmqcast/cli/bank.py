@@ -1,0 +1,140 @@
+"""``zmqcast bank``: a real cluster moving money, snapshotted and checked."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import IO, Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from zmqcast.cli.check import check_run
+from zmqcast.cli.errors import check_probability, fail
+from zmqcast.cli.node import _load, _with_faults, bank_plan
+from zmqcast.config import ClusterConfig
+
+SETTLE_LIMIT = 90.0
+"""Seconds past ``--duration`` after which nodes still running are stopped."""
+REORDER_RATE = 0.2
+"""The per-frame swap probability that ``--reorder`` switches on."""
+
+
+def bank(
+    config: Annotated[Path, typer.Option("--config", help="Cluster config (JSON).")],
+    variant: Annotated[
+        str,
+        typer.Option(help="chandy-lamport, lai-yang, sender-log or all (default: per channel)."),
+    ] = "",
+    duration: Annotated[float, typer.Option(help="Seconds of transfers.")] = 10.0,
+    snapshot_every: Annotated[
+        float, typer.Option(help="Seconds between snapshots, initiated by rotating nodes.")
+    ] = 1.0,
+    rate: Annotated[float, typer.Option(help="Transfers per second from each node.")] = 50.0,
+    loss: Annotated[float, typer.Option(help="Drop each outgoing frame.")] = 0.0,
+    dup: Annotated[float, typer.Option(help="Duplicate each outgoing frame.")] = 0.0,
+    reorder: Annotated[
+        bool, typer.Option("--reorder", help=f"Swap frames with probability {REORDER_RATE}.")
+    ] = False,
+    run_dir: Annotated[Path | None, typer.Option(help="Where the run's files go.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of transfers and loss injection.")] = 0,
+) -> None:
+    """Launch the cluster, move money, take snapshots, stop, and check every snapshot.
+
+    Exits 0 only if every snapshot completed and passed conservation, the
+    consistent cut, the exact channel states and the recorded balances.
+    """
+    check_probability("--loss", loss)
+    check_probability("--dup", dup)
+    if seed < 0:
+        fail("--seed", f"must not be negative, got {seed}")
+    cfg = _with_faults(_load(config), loss, dup, None, REORDER_RATE if reorder else None, seed)
+    plan = bank_plan(cfg, rate, duration, snapshot_every, variant)
+    directory = run_dir or Path("runs") / time.strftime("bank-%Y%m%d-%H%M%S")
+    try:
+        (directory / "logs").mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail("--run-dir", f"cannot create {directory}: {exc.strerror or exc}")
+    names = ", ".join(v.value for v in plan.variants)
+    typer.echo(
+        f"bank: {len(cfg.ids)} nodes, {cfg.core.mode.value} channels, {names}, "
+        f"{duration:g} s, run directory {directory}"
+    )
+    args = ["--rate", str(rate), "--duration", str(duration)]
+    args += ["--snapshot-every", str(snapshot_every), "--seed", str(seed)]
+    args += ["--loss", str(loss), "--dup", str(dup)]
+    if reorder:
+        args += ["--reorder", str(REORDER_RATE)]
+    if variant:
+        args += ["--variant", variant]
+    codes = _run_cluster(cfg, config, directory, args, duration)
+    failed = [node for node, code in codes.items() if code != 0]
+    if failed:
+        typer.echo(
+            f"nodes exited with errors: {', '.join(failed)} (see {directory}/logs)", err=True
+        )
+    ok = check_run(directory, require_snapshots=True)
+    if failed or not ok:
+        raise typer.Exit(1)
+
+
+def _run_cluster(
+    cfg: ClusterConfig, config: Path, directory: Path, args: list[str], duration: float
+) -> dict[str, int]:
+    """Start one bank node per config entry, show progress, and wait for all of them."""
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    logs: list[IO[bytes]] = []
+    for node_id in cfg.ids:
+        log = (directory / "logs" / f"{node_id}.log").open("wb")
+        logs.append(log)
+        cmd = [sys.executable, "-m", "zmqcast", "node", "--config", str(config), "--id", node_id]
+        cmd += ["--run-dir", str(directory), "--bank", *args]
+        procs[node_id] = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,
+        )
+
+    def stop(signum: int, _frame: object) -> None:
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+
+    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    started = time.monotonic()
+    try:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[snaps]} snapshots complete"),
+            transient=True,
+        ) as progress:
+            task = progress.add_task("transfers", total=duration, snaps=0)
+            while any(p.poll() is None for p in procs.values()):
+                elapsed = time.monotonic() - started
+                done = len(list((directory / "snapshots").glob("*/global.json")))
+                label = "transfers" if elapsed < duration else "settling"
+                progress.update(
+                    task, completed=min(elapsed, duration), description=label, snaps=done
+                )
+                if elapsed > duration + SETTLE_LIMIT:
+                    stop(signal.SIGTERM, None)
+                time.sleep(0.1)  # the progress bar refreshes ten times a second
+        return {node: proc.wait() for node, proc in procs.items()}
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        for stream in logs:
+            stream.close()
