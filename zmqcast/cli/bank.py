@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from zmqcast.cli.check import check_run
 from zmqcast.cli.errors import check_probability, fail
 from zmqcast.cli.node import _load, _with_faults, bank_plan
+from zmqcast.cli.procs import supervised, terminate
 from zmqcast.config import ClusterConfig
 
 SETTLE_LIMIT = 90.0
@@ -102,21 +102,18 @@ def _run_cluster(
             start_new_session=True,
         )
 
-    def stop(signum: int, _frame: object) -> None:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-
-    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     started = time.monotonic()
     try:
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[snaps]} snapshots complete"),
-            transient=True,
-        ) as progress:
+        with (
+            supervised(procs),
+            Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TimeElapsedColumn(),
+                TextColumn("{task.fields[snaps]} snapshots complete"),
+                transient=True,
+            ) as progress,
+        ):
             task = progress.add_task("transfers", total=duration, snaps=0)
             while any(p.poll() is None for p in procs.values()):
                 elapsed = time.monotonic() - started
@@ -126,15 +123,9 @@ def _run_cluster(
                     task, completed=min(elapsed, duration), description=label, snaps=done
                 )
                 if elapsed > duration + SETTLE_LIMIT:
-                    stop(signal.SIGTERM, None)
+                    terminate(procs)
                 time.sleep(0.1)  # the progress bar refreshes ten times a second
-        return {node: proc.wait() for node, proc in procs.items()}
+            return {node: proc.wait() for node, proc in procs.items()}
     finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
         for stream in logs:
             stream.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -17,6 +16,7 @@ import typer
 import zmq
 
 from zmqcast.cli.errors import check_probability, fail
+from zmqcast.cli.procs import supervised
 from zmqcast.config import ClusterConfig, ConfigError, load_config
 from zmqcast.core.snapshot import DEFAULT_VARIANT, Variant
 from zmqcast.runtime.node import NodeRuntime
@@ -264,21 +264,10 @@ def launch(
     if not auto and sys.stdin is not None:
         threading.Thread(target=_route_stdin, args=(procs, cfg.ids[0]), daemon=True).start()
 
-    def stop(signum: int, _frame: object) -> None:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-
-    old = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        codes = {node_id: _wait(proc) for node_id, proc in procs.items()}
+        with supervised(procs):
+            codes = {node_id: _wait(proc) for node_id, proc in procs.items()}
     finally:
-        for s, handler in old.items():
-            signal.signal(s, handler)
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
         for pump in pumps:
             pump.join(timeout=2)
     failed = [node_id for node_id, code in codes.items() if code != 0]
