@@ -160,6 +160,7 @@ def parse_config(data: Any) -> ClusterConfig:
             suspect_after=values["suspect_after"],
             loss_timeout=values["loss_timeout"],
             holdback_timeout=values["holdback"],
+            snapshot_timeout=values["snapshot"],
         )
     except ValueError as exc:
         raise ConfigError("timeouts", str(exc)) from None
@@ -176,6 +177,7 @@ _TIMEOUTS: dict[str, float] = {
     "suspect_after": 2.0,
     "loss_timeout": 0.5,
     "holdback": 3.0,
+    "snapshot": 30.0,
 }
 
 
