@@ -233,6 +233,8 @@ def _parse_nodes(raw: Any) -> list[NodeAddress]:
         node_id = entry.get("id")
         if not isinstance(node_id, str) or not 1 <= len(node_id) <= MAX_NODE_ID:
             raise ConfigError(f"{where}.id", f"must be a string of 1 to {MAX_NODE_ID} characters")
+        if node_id.startswith("~"):
+            raise ConfigError(f"{where}.id", "must not start with ~ (admin clients use it)")
         if node_id in seen_ids:
             raise ConfigError(f"{where}.id", f"duplicate node id {node_id!r}")
         host = entry.get("host")

@@ -58,7 +58,7 @@ def test_variants_refuse_channels_they_cannot_handle() -> None:
     core = NodeCore("P1", 1, ["P2"], ["P2"], CoreConfig(mode=ChannelMode.UNORDERED), 0.0)
     with pytest.raises(ValueError, match="does not work over unordered"):
         core.snapshot(Variant.CHANDY_LAMPORT, 0.0)
-    with pytest.raises(ValueError, match="sender_log"):
+    with pytest.raises(ValueError, match="keep sender logs"):
         core.snapshot(Variant.SENDER_LOG, 0.0)
 
 

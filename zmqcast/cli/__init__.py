@@ -8,6 +8,7 @@ from zmqcast.cli.bank import bank
 from zmqcast.cli.check import check
 from zmqcast.cli.node import launch, node
 from zmqcast.cli.sim import sim
+from zmqcast.cli.snapshot import snapshot
 
 app = typer.Typer(
     name="zmqcast",
@@ -21,6 +22,7 @@ app.command()(node)
 app.command()(launch)
 app.command()(check)
 app.command()(bank)
+app.command()(snapshot)
 
 
 @app.callback()

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Annotated
 
@@ -24,6 +25,8 @@ from zmqcast.runtime.workload import BankPlan
 
 COLOURS = ("cyan", "green", "yellow", "magenta", "blue", "red", "bright_cyan", "bright_green")
 STOP_GRACE = 5.0
+LAUNCH_BANK_SECONDS = 86_400
+"""How long ``launch --bank`` keeps transferring: until stopped, in practice."""
 
 
 def _load(path: Path) -> ClusterConfig:
@@ -122,6 +125,9 @@ def node(
     variant: Annotated[
         str, typer.Option(help="Bank: snapshot variant, or all (default: per channel mode).")
     ] = "",
+    chat_rate: Annotated[
+        float, typer.Option(help="Multicast generated chat lines at this rate per second.")
+    ] = 0.0,
 ) -> None:
     """Run one node. Each line typed on stdin is multicast; deliveries are printed.
 
@@ -132,6 +138,8 @@ def node(
         fail("--id", f"no node {node_id!r} in {config} (nodes: {', '.join(cfg.ids)})")
     me = cfg.node(node_id)
     plan = bank_plan(cfg, rate, duration, snapshot_every, variant) if bank else None
+    if not 0 <= chat_rate <= 100_000:
+        fail("--chat-rate", f"must be in [0, 100000] per second, got {chat_rate:g}")
     try:
         runtime = NodeRuntime(
             cfg,
@@ -141,6 +149,7 @@ def node(
             verbose=verbose,
             json_output=json,
             bank=plan,
+            chat_rate=chat_rate,
         )
     except zmq.ZMQError as exc:
         fail(f"--id {node_id}", f"cannot use {me.endpoint}: {exc.strerror}")
@@ -189,9 +198,26 @@ def _pump(stream: IO[bytes], colour: str | None, lock: threading.Lock) -> None:
             typer.secho(line, fg=colour)
 
 
+def _stdin_lines() -> Iterator[bytes]:
+    """Lines of our stdin, read from the descriptor itself.
+
+    This thread may still be blocked reading when the launcher exits; a
+    ``sys.stdin.buffer`` read would then hold the buffer's lock and abort the
+    interpreter's shutdown, while a raw ``os.read`` holds no Python lock.
+    """
+    fd = sys.stdin.fileno()
+    pending = b""
+    while chunk := os.read(fd, 1 << 16):
+        *lines, pending = (pending + chunk).split(b"\n")
+        for line in lines:
+            yield line + b"\n"
+    if pending:
+        yield pending
+
+
 def _route_stdin(procs: dict[str, subprocess.Popen[bytes]], first: str) -> None:
     """Forward the launcher's stdin: ``P2: text`` goes to P2, other lines to ``first``."""
-    for raw in iter(sys.stdin.buffer.readline, b""):
+    for raw in _stdin_lines():
         target, sep, rest = raw.partition(b":")
         name = target.strip().decode("utf-8", "replace")
         if sep and name in procs:
@@ -224,6 +250,11 @@ def launch(
     delay: DelayOpt = None,
     reorder: ReorderOpt = None,
     seed: SeedOpt = None,
+    bank: Annotated[
+        bool,
+        typer.Option("--bank", help="Every node moves money until stopped (for `snapshot`)."),
+    ] = False,
+    rate: Annotated[float, typer.Option(help="With --bank: transfers per second per node.")] = 5.0,
 ) -> None:
     """Start every node of the config as its own process and merge their output.
 
@@ -231,6 +262,8 @@ def launch(
     by node P2 if the line starts with ``P2:``.
     """
     cfg = _with_faults(_load(config), loss, dup, delay, reorder, seed)
+    if bank:
+        bank_plan(cfg, rate, LAUNCH_BANK_SECONDS, 0, "")
     directory = run_dir or _default_run_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -247,6 +280,9 @@ def launch(
             if on:
                 cmd.append(flag)
         cmd += _fault_args(loss, dup, delay, reorder, seed)
+        if bank:
+            cmd += ["--bank", "--rate", str(rate), "--duration", str(LAUNCH_BANK_SECONDS)]
+            cmd += ["--snapshot-every", "0"]
         proc = subprocess.Popen(
             cmd,
             stdout=subprocess.PIPE,

@@ -22,6 +22,7 @@ from zmqcast.core.flood import Flooding, Spread
 from zmqcast.core.frames import CONTROL_LANE, Ack, Data, Frame, Heartbeat, Meta
 from zmqcast.core.receiver import ReceiveChannel
 from zmqcast.core.sender import SendChannel
+from zmqcast.core.seqset import SeqSet
 from zmqcast.core.snapshot import APP, MARKER, App, SnapshotLayer, Variant
 
 
@@ -166,9 +167,16 @@ class NodeCore:
         self.flood.multicast(body)
         return self._finish()
 
-    def attach(self, app: App) -> None:
-        """Give the snapshot layer the application whose state it records."""
+    def attach(self, app: App, received: Mapping[tuple[str, int], SeqSet] | None = None) -> None:
+        """Give the snapshot layer the application whose state it records.
+
+        ``received`` names the app messages earlier incarnations already
+        applied (see :mod:`zmqcast.runtime.ledger`); copies of them are
+        acknowledged but not applied again.
+        """
         self.snapshots.app = app
+        if received is not None:
+            self.snapshots.prior_received = received
 
     def can_send_app(self, dst: str) -> bool:
         """True if :meth:`send_app` to ``dst`` fits the channel window now."""
@@ -187,7 +195,10 @@ class NodeCore:
         if not variant.supports(self.cfg.mode):
             raise ValueError(f"{variant.value} does not work over {self.cfg.mode.value} channels")
         if variant is Variant.SENDER_LOG and not self.cfg.sender_log:
-            raise ValueError("sender-log snapshots need CoreConfig.sender_log")
+            raise ValueError(
+                "sender-log needs nodes that keep sender logs "
+                "(lossy channels, or started with --variant sender-log or all)"
+            )
         self._now = now
         sid = self.snapshots.initiate(variant, now)
         return sid, self._finish()

@@ -196,9 +196,7 @@ class SendChannel:
             self._heartbeat(now, out)
 
     def _heartbeat(self, now: float, out: Recorder) -> None:
-        out.frame(
-            Heartbeat(self.src, self.dst, self.inc, self.peer_inc, self._next_seq, self.lane)
-        )
+        out.frame(Heartbeat(self.src, self.dst, self.inc, self.peer_inc, self._next_seq, self.lane))
         self.stats.heartbeats += 1
         self._last_tx = now
 

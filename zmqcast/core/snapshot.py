@@ -187,6 +187,9 @@ class SnapshotLayer:
         self._send_data = send_data
         self._send_ctl = send_ctl
         self.app: App | None = None
+        self.prior_received: Mapping[tuple[str, int], SeqSet] = {}
+        """App messages that earlier incarnations of this node received (by
+        sender incarnation, the per-link numbers): taken once, not applied again."""
         self.files: list[SnapshotFile] = []
         self._sent_n = dict.fromkeys(self.out_peers, 0)
         self._peer_inc: dict[str, int] = {}
@@ -229,6 +232,11 @@ class SnapshotLayer:
             or not all(type(v) is str for v in colour.values())
         ):
             return False
+        prior = self.prior_received.get((src, peer_inc))
+        if prior is not None and n in prior:
+            # A predecessor of ours took it and died before acknowledging it.
+            self.event("app_dup", {"from": src, "finc": peer_inc, "n": n})
+            return True
         self._saw_peer(src, peer_inc)
         for sid, variant in colour.items():
             self._colour_seen(sid, variant, now)

@@ -43,6 +43,15 @@ class FaultInjector:
         """Whether any frame could be touched at all (the fast path skips us)."""
         return self.config.active or bool(self.blocked) or bool(self._delayed or self._held)
 
+    def update(self, config: FaultConfig, blocked: set[str]) -> None:
+        """Replace the probabilities and the blocked peers (the nemesis, at run time).
+
+        Frames already delayed or held keep their release times.
+        """
+        self.config = config
+        self.blocked = set(blocked)
+        self._rates.clear()
+
     def rates(self, peer: str) -> LinkFaults:
         """The fault probabilities of the link between this node and ``peer``."""
         rates = self._rates.get(peer)

@@ -21,20 +21,23 @@ from typing import Any, TextIO
 
 import orjson
 
-from zmqcast.config import ClusterConfig
-from zmqcast.core.bank import Bank
+from zmqcast.config import FAULT_KINDS, ClusterConfig
+from zmqcast.core.bank import OPENING_BALANCE, Bank
 from zmqcast.core.config import ChannelMode
 from zmqcast.core.events import Event, Outputs, SnapshotFile
 from zmqcast.core.frames import Frame
 from zmqcast.core.node import NodeCore
 from zmqcast.core.snapshot import DEFAULT_VARIANT, Variant
 from zmqcast.fsutil import write_atomic
+from zmqcast.runtime.admin import ADMIN_PREFIX, AdminError, Request, decode_request, encode_reply
 from zmqcast.runtime.faults import FaultInjector
+from zmqcast.runtime.ledger import Ledger, read_ledger
 from zmqcast.runtime.transport import Transport, decode_from
 from zmqcast.runtime.workload import BankPlan, BankSchedule
 from zmqcast.topology import echo_neighbours, in_neighbours, next_hops
 from zmqcast.wire import FrameError
 
+ADMIN_LINK = f"router:{ADMIN_PREFIX}"
 SEED_SCRIPT = ("Hello everyone!", "How are you?", "Final message from P3")
 """The seed's automatic mode, in English: node ``i`` sends line ``i``."""
 BAD_FRAME_LOG_INTERVAL = 5.0
@@ -118,6 +121,7 @@ class NodeRuntime:
         json_output: bool = False,
         out: TextIO | None = None,
         bank: BankPlan | None = None,
+        chat_rate: float = 0.0,
     ) -> None:
         self.cfg = cfg
         self.id = node_id
@@ -169,15 +173,28 @@ class NodeRuntime:
         self.bank: Bank | None = None
         self.schedule: BankSchedule | None = None
         self._last_activity = time.monotonic()
+        seed = f"{cfg.faults.seed}:{node_id}:{self.inc}"
         if bank is not None:
-            seed = f"{cfg.faults.seed}:{node_id}:{self.inc}"
-            self.bank = Bank(out_peers, random.Random(f"bank:{seed}"))
-            self.core.attach(self.bank)
-            self.core.event("bank_open", {"balance": self.bank.balance})
+            ledger = read_ledger(self.log_path, node_id) if restarted else Ledger()
+            balance = OPENING_BALANCE if ledger.balance is None else ledger.balance
+            self.bank = Bank(out_peers, random.Random(f"bank:{seed}"), balance)
+            self.core.attach(self.bank, ledger.received)
+            self.core.event(
+                "bank_open", {"balance": balance, "restored": ledger.balance is not None}
+            )
             self.schedule = BankSchedule(
                 bank, self.index, len(cfg.ids), random.Random(f"schedule:{seed}")
             )
         self.sent_script = False
+        self.workload_on = True
+        """False once an admin ``workload`` request stopped transfers and chat."""
+        self.chat_rate = chat_rate
+        self._chat_rng = random.Random(f"chat:{seed}")
+        self._next_chat = float("inf")
+        self.multicasts = 0
+        self.delivered = 0
+        self.admin_waiters: dict[str, list[tuple[str, int]]] = {}
+        """Snapshot id -> admin clients waiting for it to complete here."""
 
     # ------------------------------------------------------------- output
     def _log_events(self, events: list[Event]) -> None:
@@ -207,6 +224,7 @@ class NodeRuntime:
         self._log_events(outputs.events)
         for frame in outputs.frames:
             self._inject(frame)
+        self.delivered += len(outputs.deliveries)
         for d in outputs.deliveries:
             self.delivered_from.add(d.origin)
             if not self.json_output:
@@ -217,6 +235,8 @@ class NodeRuntime:
         for ev in outputs.events:
             if ev["kind"] in ACTIVITY_KINDS:
                 self._last_activity = time.monotonic()
+            if self.admin_waiters and ev["kind"] in ("snap_done", "snap_abort"):
+                self._answer_snapshot(ev)
             if not self.json_output:
                 self._console_event(ev)
 
@@ -266,6 +286,7 @@ class NodeRuntime:
 
     def _multicast(self, text: str) -> None:
         outputs = self.core.multicast(text.encode(), time.monotonic())
+        self.multicasts += 1
         if not self.json_output:
             self._line(self.core.clock.value, f"Sent: {text}")
         self._apply(outputs)
@@ -298,6 +319,8 @@ class NodeRuntime:
                         self.out.write(f"[{self.id}] error: auto mode did not finish in time\n")
                         status = 1
                         break
+                if self.chat_rate > 0:
+                    self._chat_step(now)
                 if self.schedule is not None:
                     finished = self._bank_step(now)
                     if finished is not None:
@@ -307,8 +330,10 @@ class NodeRuntime:
                     stdin_open = self._read_stdin()
                 self._flush_input()
                 due = min(self.core.next_deadline(), self.faults.next_deadline())
-                if self.schedule is not None:
+                if self.schedule is not None and self.workload_on:
                     due = min(due, self.schedule.next_deadline())
+                if self.chat_rate > 0 and self.workload_on and self.core.can_multicast():
+                    due = min(due, self._next_chat)
                 timeout = max(0.0, min(due - time.monotonic(), 0.05))
                 frames = self._receive(int(timeout * 1000))
                 now = time.monotonic()
@@ -345,6 +370,9 @@ class NodeRuntime:
         frames: list[Frame] = []
         now = time.monotonic()
         for link, parts in self.transport.receive(timeout_ms):
+            if link.startswith(ADMIN_LINK):
+                self._admin(link[len("router:") :], parts)
+                continue
             if not self.faults.admit(link):
                 continue
             try:
@@ -425,7 +453,7 @@ class NodeRuntime:
             if all(s.connected for s in core.senders.values()) or self.stopping:
                 schedule.start(now)
             return None
-        if not self.stopping:
+        if not self.stopping and self.workload_on:
             for _ in range(schedule.transfers_due(now)):
                 transfer = bank.next_transfer(core.can_send_app)
                 if transfer is not None:
@@ -446,6 +474,126 @@ class NodeRuntime:
             self.out.write(f"[{self.id}] error: the bank run did not settle in time\n")
             return 1
         return None
+
+    def _chat_step(self, now: float) -> None:
+        """Multicast chat lines at ``chat_rate`` per second while the workload runs."""
+        if self._next_chat == float("inf"):
+            if not all(s.connected for s in self.core.senders.values()):
+                return
+            self._next_chat = now + self._chat_rng.expovariate(self.chat_rate)
+        if self.stopping or not self.workload_on:
+            self._next_chat = max(self._next_chat, now)
+            return
+        while self._next_chat <= now and self.core.can_multicast():
+            self._multicast(f"chat {self.multicasts + 1} from {self.id}#{self.inc}")
+            self._next_chat += self._chat_rng.expovariate(self.chat_rate)
+        # Backpressure: the skipped time is not made up in a burst later.
+        self._next_chat = max(self._next_chat, now)
+
+    # ------------------------------------------------------------- admin lane
+    def _admin(self, ident: str, parts: list[bytes]) -> None:
+        """Serve one admin request (see :mod:`zmqcast.runtime.admin`)."""
+        try:
+            req = decode_request(parts)
+        except AdminError as exc:
+            self.transport.reply(ident, encode_reply(-1, False, {"error": str(exc)}))
+            return
+        try:
+            fields = self._serve(ident, req)
+        except AdminError as exc:
+            self.transport.reply(ident, encode_reply(req.id, False, {"error": str(exc)}))
+            return
+        self.transport.reply(ident, encode_reply(req.id, True, fields))
+
+    def _serve(self, ident: str, req: Request) -> dict[str, Any]:
+        if req.op == "status":
+            return self.status()
+        if req.op == "workload":
+            run = req.args.get("run")
+            if type(run) is not bool:
+                raise AdminError("field run: must be true or false")
+            self.workload_on = run
+            return {"workload": run}
+        if req.op == "faults":
+            return self._set_faults(req.args)
+        variant_name = req.args.get("variant") or DEFAULT_VARIANT[self.cfg.core.mode].value
+        try:
+            variant = Variant(variant_name)
+            sid, outputs = self.core.snapshot(variant, time.monotonic())
+        except ValueError as exc:
+            raise AdminError(str(exc)) from None
+        self.admin_waiters.setdefault(sid, []).append((ident, req.id))
+        self._apply(outputs)
+        self._line(self.core.clock.value, f"Snapshot {sid} started")
+        return {"phase": "started", "sid": sid, "variant": variant.value}
+
+    def _answer_snapshot(self, ev: Event) -> None:
+        waiting = self.admin_waiters.pop(ev["sid"], [])
+        if ev["kind"] == "snap_done":
+            path = (self.run_dir / "snapshots" / ev["sid"] / "global.json").resolve()
+            fields = {"phase": "done", "sid": ev["sid"], "path": str(path)}
+            fields.update(duration=ev["duration"], nodes=ev["nodes"])
+        else:
+            fields = {"phase": "aborted", "sid": ev["sid"], "reason": ev["reason"]}
+        for ident, rid in waiting:
+            self.transport.reply(ident, encode_reply(rid, True, fields))
+
+    def _set_faults(self, args: dict[str, Any]) -> dict[str, Any]:
+        rates: dict[str, float] = {}
+        for name in FAULT_KINDS:
+            value = args.get(name, getattr(self.faults.config, name))
+            if type(value) not in (int, float) or not 0 <= value <= 1:
+                raise AdminError(f"field {name}: must be a probability in [0, 1]")
+            rates[name] = float(value)
+        blocked = args.get("blocked", sorted(self.faults.blocked))
+        if type(blocked) is not list or not all(type(b) is str for b in blocked):
+            raise AdminError("field blocked: must be a list of node ids")
+        config = dataclasses.replace(
+            self.faults.config,
+            loss=rates["loss"],
+            dup=rates["dup"],
+            delay=rates["delay"],
+            reorder=rates["reorder"],
+        )
+        if args.get("links") == {}:
+            config = dataclasses.replace(config, links={})
+        self.faults.update(config, set(blocked))
+        fields = {**rates, "blocked": sorted(blocked)}
+        self._log_events(
+            [
+                {
+                    "node": self.id,
+                    "inc": self.inc,
+                    "kind": "faults_set",
+                    "lamport": self.core.clock.value,
+                    "time": round(time.monotonic(), 6),
+                    **fields,
+                }
+            ]
+        )
+        return fields
+
+    def status(self) -> dict[str, Any]:
+        """Counters for tools: traffic, what is still unrepaired, and the workload."""
+        core = self.core
+        senders = list(core.senders.values())
+        return {
+            "node": self.id,
+            "inc": self.inc,
+            "lamport": core.clock.value,
+            "multicasts": self.multicasts,
+            "delivered": self.delivered,
+            "connected": all(s.connected for s in senders),
+            "unreleased": sum(s.unreleased for s in senders),
+            "ctl_unreleased": sum(s.unreleased for s in core.ctl_senders.values()),
+            "holdback": core.footprint().holdback,
+            "snapshots_active": core.snapshots.active,
+            "frames_sent": self.transport.sent_frames,
+            "retransmits": sum(s.stats.retransmits for s in senders),
+            "workload": self.workload_on,
+            "balance": self.bank.balance if self.bank is not None else None,
+            "blocked": sorted(self.faults.blocked),
+        }
 
     # ------------------------------------------------------------- auto mode
     def _auto_step(self) -> None:

@@ -94,6 +94,13 @@ class Transport:
             return
         self.sent_frames += 1
 
+    def reply(self, identity: str, payload: bytes) -> None:
+        """Answer an admin client (see :mod:`zmqcast.runtime.admin`) on the ROUTER."""
+        try:
+            self.router.send_multipart([identity.encode(), payload], zmq.NOBLOCK)
+        except zmq.Again:
+            self.unroutable += 1
+
     def receive(self, timeout_ms: int, limit: int = 256) -> Iterator[tuple[str, list[bytes]]]:
         """Wait up to ``timeout_ms`` and yield ``(link, parts)`` for ready messages.
 

@@ -1,0 +1,122 @@
+"""The admin lane: requests from tools (``zmqcast snapshot``, the stress nemesis) to a node.
+
+A tool connects a DEALER to a node's ROUTER, the same socket peers use, with an
+identity that starts with ``~`` (node ids cannot), and sends one-part messages
+holding a JSON object. The node answers on the same connection. Requests never
+pass through the fault injector: the nemesis must be able to heal a partition
+it made. The format is in README, "Admin requests".
+
+Request: ``{"v": 1, "k": "admin", "id": N, "op": OP, ...arguments}``.
+Reply: ``{"v": 1, "k": "reply", "id": N, "ok": true, ...}`` or
+``{"v": 1, "k": "reply", "id": N, "ok": false, "error": "..."}``. A ``snapshot``
+request is answered twice: at once (``"phase": "started"``), and when the
+snapshot completes or aborts at its initiator (``"phase": "done"`` or
+``"aborted"``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import zmq
+
+ADMIN_PREFIX = "~"
+"""First character of an admin client's identity; node ids may not start with it."""
+OPS = ("status", "snapshot", "faults", "workload")
+MAX_REQUEST = 64 * 1024
+
+
+class AdminError(ValueError):
+    """A request that cannot be served; the text goes back as ``error``."""
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One decoded admin request."""
+
+    id: int
+    op: str
+    args: dict[str, Any]
+
+
+def decode_request(parts: list[bytes]) -> Request:
+    """Parse an admin message; raise AdminError naming what is wrong."""
+    if len(parts) != 1 or len(parts[0]) > MAX_REQUEST:
+        raise AdminError("an admin request is one part of at most 64 KiB")
+    try:
+        obj = orjson.loads(parts[0])
+    except orjson.JSONDecodeError:
+        raise AdminError("not JSON") from None
+    if type(obj) is not dict or obj.get("v") != 1 or obj.get("k") != "admin":
+        raise AdminError('not an admin request (needs "v": 1, "k": "admin")')
+    rid, op = obj.get("id"), obj.get("op")
+    if type(rid) is not int or not 0 <= rid < 1 << 53:
+        raise AdminError("field id: must be a non-negative integer")
+    if op not in OPS:
+        raise AdminError(f"field op: must be one of {', '.join(OPS)}")
+    args = {k: v for k, v in obj.items() if k not in ("v", "k", "id", "op")}
+    return Request(rid, op, args)
+
+
+def encode_reply(rid: int, ok: bool, fields: dict[str, Any]) -> bytes:
+    """The one part of a reply to request ``rid``."""
+    return orjson.dumps({"v": 1, "k": "reply", "id": rid, "ok": ok, **fields})
+
+
+class AdminClient:
+    """A tool's connection to one node's admin lane."""
+
+    def __init__(self, endpoint: str, ctx: zmq.Context[zmq.Socket[bytes]] | None = None) -> None:
+        self._owns_ctx = ctx is None
+        self.ctx = ctx or zmq.Context()
+        self.sock = self.ctx.socket(zmq.DEALER)
+        ident = f"{ADMIN_PREFIX}{os.getpid()}-{id(self):x}"
+        self.sock.setsockopt(zmq.IDENTITY, ident.encode())
+        self.sock.setsockopt(zmq.LINGER, 0)
+        self.sock.connect(endpoint)
+        self._next_id = 0
+
+    def send(self, op: str, **args: Any) -> int:
+        """Send one request; return its id."""
+        self._next_id += 1
+        msg = {"v": 1, "k": "admin", "id": self._next_id, "op": op, **args}
+        self.sock.send(orjson.dumps(msg))
+        return self._next_id
+
+    def wait(self, rid: int, timeout: float) -> dict[str, Any] | None:
+        """The next reply to ``rid`` within ``timeout`` seconds; None if none came.
+
+        Replies to other (older) requests are discarded.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.sock.poll(int(left * 1000) + 1):
+                if time.monotonic() >= deadline:
+                    return None
+                continue
+            try:
+                reply = orjson.loads(self.sock.recv())
+            except orjson.JSONDecodeError:
+                continue
+            if type(reply) is dict and reply.get("id") == rid:
+                return reply
+
+    def call(self, op: str, timeout: float, **args: Any) -> dict[str, Any] | None:
+        """Send a request and wait for its first reply."""
+        return self.wait(self.send(op, **args), timeout)
+
+    def close(self) -> None:
+        self.sock.close(linger=0)
+        if self._owns_ctx:
+            self.ctx.term()
+
+    def __enter__(self) -> AdminClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
