@@ -185,6 +185,8 @@ class _SnapEvents:
     """Earliest cut time, to order a snapshot whose snap_start is missing."""
     abort: tuple[float, str] | None = None
     """(time, reason) of the earliest snap_abort."""
+    stale: set[IncKey] = field(default_factory=set)
+    """Restarted incarnations that joined after the snapshot ended."""
 
 
 class _Index:
@@ -204,9 +206,14 @@ class _Index:
         self.first_open: dict[str, int] = {}
         """Node -> bank_open balance of its first opening incarnation."""
         self.snaps: dict[str, _SnapEvents] = {}
+        self.latest_inc: dict[str, int] = {}
+        """Node -> its last incarnation in the trace (from ``start`` events)."""
         self._flights: dict[tuple[str, int, str, int], _Flight] = {}
         self._scan(events)
         self._link()
+        self.lost = self._lost()
+        """Sender incarnation -> money it sent that no incarnation of the
+        destination ever received (only possible if the sender crashed)."""
 
     def _snap(self, sid: str) -> _SnapEvents:
         snap = self.snaps.get(sid)
@@ -257,6 +264,9 @@ class _Index:
                     ledger.pos.append(pos)
                     ledger.sent.append(ledger.sent[-1])
                     ledger.received.append(ledger.received[-1] + ev["amount"])
+                elif kind == "start":
+                    latest = self.latest_inc.get(ev["node"], 0)
+                    self.latest_inc[ev["node"]] = max(latest, ev["inc"])
                 elif kind == "bank_open":
                     self.opens.setdefault((ev["node"], ev["inc"]), ev["balance"])
                     self.first_open.setdefault(ev["node"], ev["balance"])
@@ -276,6 +286,10 @@ class _Index:
                         snap.start = float(ev["time"])
                         snap.initiator = ev["node"]
                         snap.variant = ev.get("variant", snap.variant)
+                elif kind == "snap_abort" and ev.get("reason") == "stale":
+                    # A restarted node joined a snapshot already over: its cut
+                    # is no part of it (README, "Restarts").
+                    self._snap(ev["sid"]).stale.add((ev["node"], ev["inc"]))
                 elif kind == "snap_abort":
                     snap = self._snap(ev["sid"])
                     t = float(ev["time"])
@@ -296,6 +310,17 @@ class _Index:
                     recvs.si.append(i)
                     top = max(top, i)
                     recvs.smax.append(top)
+
+    def _lost(self) -> dict[IncKey, int]:
+        lost: dict[IncKey, int] = {}
+        for (src, sinc, dst), sends in self.sends.items():
+            got: set[int] = set()
+            for d in self.receivers.get((src, sinc, dst), ()):
+                got.update(self.recvs[(dst, d)][(src, sinc)].n)
+            missing = sum(a for n, a in zip(sends.n, sends.amount, strict=True) if n not in got)
+            if missing:
+                lost[(src, sinc)] = lost.get((src, sinc), 0) + missing
+        return lost
 
     def flight(self, src: str, sinc: int, dst: str, dinc: int) -> _Flight:
         """Receipt positions of src#sinc's messages to dst, as seen by dst#dinc (cached)."""
@@ -396,7 +421,8 @@ class SnapshotVerdict:
             parts.append(f"aborted ({self.abort_reason})")
         elif not self.complete:
             parts.append(f"incomplete (no global.json, {len(self.nodes)} records)")
-        bad = [r for r in self.results if not r.held]
+        # An aborted snapshot's partial records bind no one: not judged.
+        bad = [] if self.aborted else [r for r in self.results if not r.held]
         if bad:
             first = bad[0]
             also = f" (also {', '.join(r.name for r in bad[1:])})" if len(bad) > 1 else ""
@@ -480,7 +506,8 @@ class _SnapshotCheck:
 
     # ------------------------------------------------------------ membership
     def _members(self) -> dict[str, _Member]:
-        cuts = self.events.cuts
+        stale = self.events.stale
+        cuts = {key: pos for key, pos in self.events.cuts.items() if key not in stale}
         members: dict[str, _Member] = {}
         for name in sorted(self.records):
             rec = self.records[name]
@@ -507,14 +534,11 @@ class _SnapshotCheck:
                     # The record may just not be written yet; the cut still
                     # tells which of its messages are inside.
                     members[node] = _Member(node, inc, pos, None)
-            elif m.record is None:
-                if inc > m.inc:
-                    members[node] = _Member(node, inc, pos, None)
-            elif m.inc != inc:
-                self.membership.append(
-                    f"{fmt_inc((node, inc))} cut for {self.sid} but the record is of "
-                    f"{fmt_inc(m.key)}"
-                )
+            elif m.record is None and inc > m.inc:
+                members[node] = _Member(node, inc, pos, None)
+            # Otherwise another incarnation of the node also cut (one that
+            # crashed after its record was taken, or a restarted one that
+            # joined afterwards); only the recorded incarnation's cut counts.
         if self.complete:
             cut_nodes = {node for node, _ in cuts}
             for node in sorted(self.index.first_open):
@@ -777,7 +801,9 @@ class _SnapshotCheck:
         """Recorded balances plus money in recorded channels equal the opening total.
 
         The opening total counts each node's first incarnation only: a later
-        incarnation reopening an account does not bring new money. ``checked``
+        incarnation reopens its account from its ledger and brings no new
+        money. Transfers that a crashed sender logged and no one ever received
+        are subtracted once that sender's death is inside the cut. ``checked``
         counts the records and channel messages summed.
         """
         if not self.complete:
@@ -804,28 +830,50 @@ class _SnapshotCheck:
                         problems.append(f"a message in {m.node}'s record has no amount")
                     else:
                         in_channels += amount
-        initial = sum(self.index.first_open.values())
+        opened = sum(self.index.first_open.values())
+        # Money a crashed sender took with it: transfers it logged that no one
+        # ever received. It left the system when that incarnation died, which is
+        # inside the cut if the snapshot's incarnation of that node is a later one.
+        lost = sum(
+            amount
+            for (src, sinc), amount in self.index.lost.items()
+            if src in self.members and self.members[src].inc > sinc
+        )
+        initial = opened - lost
         total = balances + in_channels
         if not problems and total != initial:
+            gone = f" less {lost} lost with crashed senders" if lost else ""
             problems.append(
                 f"recorded {balances} in balances + {in_channels} in channels = {total}, "
-                f"but the nodes opened with {initial}"
+                f"but the nodes opened with {opened}{gone}"
             )
         return _result(CONSERVATION, checked, problems)
 
     # ---------------------------------------------------------------- verdict
+    def _initiator_died(self) -> bool:
+        """Whether the incarnation that started this snapshot was later replaced."""
+        parts = self.sid.rsplit("-", 2)
+        if len(parts) != 3 or not parts[1].isdigit():
+            return False
+        initiator, inc = parts[0], int(parts[1])
+        return self.index.latest_inc.get(initiator, 0) > inc
+
     def verdict(self) -> SnapshotVerdict:
         ev = self.events
         duration = self.glob.get("duration") if self.glob is not None else None
         started = ev.start if ev.start is not None else ev.first_cut
+        abort = ev.abort
+        if abort is None and not self.complete and self._initiator_died():
+            # Its initiator was killed before it could finish or abort it.
+            abort = (started or 0.0, "initiator_restart")
         return SnapshotVerdict(
             sid=self.sid,
             variant=self.variant(),
             initiator=self.initiator(),
             started=started,
             complete=self.complete,
-            aborted=ev.abort is not None,
-            abort_reason=ev.abort[1] if ev.abort is not None else None,
+            aborted=abort is not None,
+            abort_reason=abort[1] if abort is not None else None,
             duration=float(duration) if isinstance(duration, int | float) else None,
             nodes=tuple(sorted(m.node for m in self.members.values() if m.record is not None)),
             results=(

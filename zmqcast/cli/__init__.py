@@ -9,6 +9,7 @@ from zmqcast.cli.check import check
 from zmqcast.cli.node import launch, node
 from zmqcast.cli.sim import sim
 from zmqcast.cli.snapshot import snapshot
+from zmqcast.cli.stress import stress
 
 app = typer.Typer(
     name="zmqcast",
@@ -23,6 +24,7 @@ app.command()(launch)
 app.command()(check)
 app.command()(bank)
 app.command()(snapshot)
+app.command()(stress)
 
 
 @app.callback()

@@ -6,37 +6,20 @@ import math
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import typer
 
 from zmqcast.check import check_multicast
+from zmqcast.check.logs import LogError, read_events
 from zmqcast.check.snapshot import check_snapshots, load_snapshot_files, snapshot_results_ok
 from zmqcast.cli.errors import fail
 
 
 def load_events(run_dir: Path) -> list[dict[str, Any]]:
-    """Every event of ``RUN_DIR/events/*.jsonl``, each node's in its own order."""
-    files = sorted((run_dir / "events").glob("*.jsonl"))
-    if not files:
-        fail("RUN_DIR", f"no event logs in {run_dir / 'events'}")
-    events: list[dict[str, Any]] = []
-    for path in files:
-        lines = path.read_bytes().splitlines()
-        for number, line in enumerate(lines, 1):
-            if not line.strip():
-                continue
-            try:
-                event = orjson.loads(line)
-            except orjson.JSONDecodeError:
-                # A node killed mid-write may leave a torn last line; anything
-                # else is a corrupt log.
-                if number == len(lines):
-                    continue
-                fail(f"{path}:{number}", "not a JSON object")
-            if not isinstance(event, dict):
-                fail(f"{path}:{number}", "not a JSON object")
-            events.append(event)
-    return events
+    """Every event of the run (see :func:`read_events`); exit 2 naming a bad file."""
+    try:
+        return read_events(run_dir)
+    except LogError as exc:
+        fail(exc.where, exc.message)
 
 
 def check_run(run_dir: Path, *, require_snapshots: bool = False) -> bool:

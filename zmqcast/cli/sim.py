@@ -112,8 +112,6 @@ def sim(
     check_choice("--workload", workload, WORKLOADS)
     if snapshots < 0 or snapshots > 10_000:
         fail("--snapshots", f"must be between 0 and 10000, got {snapshots}")
-    if workload == "bank" and crash:
-        fail("--crash", "a crashed node loses its bank balance; not with --workload bank")
     try:
         SimParams(channel=ChannelMode(channel), variant=variant)
     except ValueError as exc:

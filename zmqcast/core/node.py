@@ -115,6 +115,8 @@ class NodeCore:
             self._send_data_item,
             self._send_ctl_item,
         )
+        self.snapshots.peer_incs = self._peer_incs
+        self.snapshots.restarted = restarted
         self.unknown_frames = 0
         self._now = now
         self._out = Outputs()

@@ -133,16 +133,22 @@ class _Snap:
     waiting: set[str] = field(default_factory=set)
     """Chandy-Lamport and Lai-Yang: in-neighbours whose channel is still open.
     Sender-log: out-neighbours whose backward marker has not come back."""
-    expected: dict[str, int] = field(default_factory=dict)
-    """Lai-Yang: the white count each in-neighbour announced."""
-    white: dict[str, int] = field(default_factory=dict)
-    """Lai-Yang: white messages received per in-neighbour, before and after the cut."""
+    expected: dict[str, tuple[int, int]] = field(default_factory=dict)
+    """Lai-Yang: in-neighbour -> (its incarnation, the white count it announced)."""
+    white: dict[tuple[str, int], int] = field(default_factory=dict)
+    """Lai-Yang: white messages received per in-neighbour incarnation, before
+    (this incarnation's receipts, taken at the cut) and after the cut. Counts are
+    per sender incarnation: a restarted sender numbers its messages afresh."""
     frozen: dict[str, dict[int, AppMessage]] = field(default_factory=dict)
     """Sender-log: the log per out-neighbour, as it was at the cut."""
     done: bool = False
     # Initiator only.
     started: float = 0.0
     records: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+STALE = "stale"
+"""Abort reason: a restarted node joined a snapshot that had already ended."""
 
 
 def parse_sid(sid: str) -> tuple[str, int, int] | None:
@@ -187,6 +193,10 @@ class SnapshotLayer:
         self._send_data = send_data
         self._send_ctl = send_ctl
         self.app: App | None = None
+        self.restarted = False
+        """This incarnation follows a crashed one (set by NodeCore)."""
+        self.peer_incs: Mapping[str, int] = {}
+        """Latest incarnation of each neighbour the channels have seen (set by NodeCore)."""
         self.prior_received: Mapping[tuple[str, int], SeqSet] = {}
         """App messages that earlier incarnations of this node received (by
         sender incarnation, the per-link numbers): taken once, not applied again."""
@@ -249,7 +259,7 @@ class SnapshotLayer:
                 if src in snap.waiting:
                     snap.channels[channel_name(src, self.id)].append(msg)
             elif snap.variant is Variant.LAI_YANG and snap.sid not in colour:
-                snap.white[src] = snap.white.get(src, 0) + 1
+                snap.white[(src, peer_inc)] = snap.white.get((src, peer_inc), 0) + 1
                 if src in snap.waiting:
                     snap.channels[channel_name(src, self.id)].append(msg)
                     self._ly_check(snap, src, now)
@@ -302,6 +312,11 @@ class SnapshotLayer:
         snap = _Snap(sid, variant, initiator, now + self.cfg.snapshot_timeout)
         self._active[sid] = snap
         self._mark_seen(sid)
+        if self.restarted and initiator != self.id:
+            # Our predecessor's unreleased items are resent to us with the
+            # colours and markers of their day: the snapshot may be long over.
+            # Ask its initiator, which aborts it here if so.
+            self._route(initiator, {"k": "jn", "sid": sid, "from": self.id})
         return snap
 
     def _mark_seen(self, sid: str) -> None:
@@ -368,9 +383,12 @@ class SnapshotLayer:
             snap.waiting = set(self.in_peers)
             snap.channels = {channel_name(p, self.id): [] for p in self.in_peers}
             for p in self.in_peers:
-                snap.white[p] = snap.white.get(p, 0) + self._received.get(p, 0)
+                if p in self._peer_inc:
+                    key = (p, self._peer_inc[p])
+                    snap.white[key] = snap.white.get(key, 0) + self._received.get(p, 0)
             for peer in self.out_peers:
-                self._control(peer, {"k": "ly", "sid": snap.sid, "count": self._sent_n[peer]})
+                count = self._sent_n[peer]
+                self._control(peer, {"k": "ly", "sid": snap.sid, "count": count, "inc": self.inc})
             for p in list(snap.waiting):
                 self._ly_check(snap, p, now)
         else:
@@ -378,19 +396,29 @@ class SnapshotLayer:
             snap.channels = {channel_name(self.id, p): [] for p in self.out_peers}
             snap.frozen = {p: dict(log) for p, log in self._log.items()}
             for peer in self.in_peers:
-                got = self._received_n.get(peer, SeqSet())
-                ranges = [[1, got.floor]] if got.floor else []
-                ranges += [list(r) for r in _runs(sorted(got.extra))]
-                self._control(
-                    peer,
-                    {
-                        "k": "sl",
-                        "sid": snap.sid,
-                        "recv": ranges,
-                        "inc": self._peer_inc.get(peer, 0),
-                    },
-                )
+                inc, prior = self._prior(peer)
+                got = [self._received_n.get(peer, SeqSet())]
+                if prior is not None:
+                    got.append(prior)
+                ranges = [list(r) for r in _merged(got)]
+                self._control(peer, {"k": "sl", "sid": snap.sid, "recv": ranges, "inc": inc})
         self._maybe_done(snap, now)
+
+    def _prior(self, peer: str) -> tuple[int, SeqSet | None]:
+        """The incarnation of ``peer`` our receive counts refer to, and what an
+        earlier incarnation of ours already received from it.
+
+        Receipts of a predecessor of ours still count on a link: the sender's
+        numbering ``n`` did not restart with us, and its messages that our
+        predecessor took are no longer in flight.
+        """
+        inc = self._peer_inc.get(peer) or self.peer_incs.get(peer, 0)
+        if not inc:
+            # Not heard from it yet: our predecessor's view is the best guess.
+            # If the peer restarted since, the sender sees the mismatch and
+            # takes the ranges as acknowledging nothing, which is then right.
+            inc = max((i for (p, i) in self.prior_received if p == peer), default=0)
+        return inc, self.prior_received.get((peer, inc))
 
     # ------------------------------------------------------------- markers
     def on_marker(self, src: str, item: Item, now: float) -> bool:
@@ -413,8 +441,14 @@ class SnapshotLayer:
         return True
 
     def _ly_check(self, snap: _Snap, src: str, now: float) -> None:
-        expected = snap.expected.get(src)
-        if expected is not None and snap.white.get(src, 0) >= expected:
+        announced = snap.expected.get(src)
+        if announced is None:
+            return
+        inc, count = announced
+        # What our predecessors received of that sender incarnation counts too.
+        prior = self.prior_received.get((src, inc))
+        white = snap.white.get((src, inc), 0) + (_size(prior) if prior is not None else 0)
+        if white >= count:
             snap.waiting.discard(src)
             self._maybe_done(snap, now)
 
@@ -429,13 +463,13 @@ class SnapshotLayer:
         if type(sid) is not str or parse_sid(sid) is None:
             return False
         if kind == "ly":
-            count = meta.get("count")
-            if type(count) is not int or count < 0:
+            count, inc = meta.get("count"), meta.get("inc", 0)
+            if type(count) is not int or count < 0 or type(inc) is not int or inc < 0:
                 return False
             self._colour_seen(sid, Variant.LAI_YANG.value, now)
             snap = self._active.get(sid)
             if snap is not None and not snap.done:
-                snap.expected[src] = count
+                snap.expected[src] = (inc or self._prior(src)[0], count)
                 self._ly_check(snap, src, now)
             return True
         if kind == "sl":
@@ -450,7 +484,7 @@ class SnapshotLayer:
                 ranges = [(r[0], r[1]) for r in recv] if mine else []
                 self._sl_marker(snap, src, ranges, now)
             return True
-        if kind in ("rec", "fin", "abort"):
+        if kind in ("rec", "fin", "abort", "jn"):
             to = meta.get("to")
             if type(to) is not str:
                 return False
@@ -464,7 +498,18 @@ class SnapshotLayer:
             if kind == "fin":
                 self._finish(sid)
                 return True
-            self._abort_here(sid, str(meta.get("why", "aborted")), now)
+            if kind == "jn":
+                joiner = meta.get("from")
+                if type(joiner) is not str:
+                    return False
+                if sid not in self._active:
+                    self._route(joiner, {"k": "abort", "sid": sid, "why": STALE})
+                else:
+                    # A member restarted during the snapshot: as for a
+                    # neighbour's restart, the snapshot is given up.
+                    self._abort_here(sid, "peer_restart", now)
+                return True
+            self._abort_here(sid, str(meta.get("why", "aborted")), now, relay=False)
             return True
         return False
 
@@ -562,27 +607,30 @@ class SnapshotLayer:
         self._mark_seen(sid)
 
     # ------------------------------------------------------------- aborts
-    def _abort_here(self, sid: str, why: str, now: float) -> None:
+    def _abort_here(self, sid: str, why: str, now: float, relay: bool = True) -> None:
+        """Give up ``sid`` here; the node that detected why tells every other node.
+
+        Everyone is told, not just the initiator: the initiator may be the
+        node whose crash caused the abort, and nodes waiting on it would
+        otherwise hold the snapshot until their own timeout.
+        """
         snap = self._active.pop(sid, None)
         self._mark_seen(sid)
         if snap is None:
             return
         self.event("snap_abort", {"sid": sid, "reason": why})
-        if snap.initiator == self.id:
+        if relay:
             for node in self.members:
                 if node != self.id:
-                    self._route(node, {"k": "fin", "sid": sid})
-        else:
-            self._route(snap.initiator, {"k": "abort", "sid": sid, "why": why})
+                    self._route(node, {"k": "abort", "sid": sid, "why": why})
 
     def peer_restarted(self, peer: str, now: float) -> None:
         """A neighbour came back as a new incarnation: what it held is gone."""
         for sid in list(self._active):
             self._abort_here(sid, "peer_restart", now)
-        if peer in self._log:
-            # Its predecessor's receipts died with it; nothing can acknowledge
-            # these entries any more.
-            self._log[peer] = {}
+        # The log to ``peer`` is kept: what its predecessor had not released is
+        # resent to the new incarnation, so still in flight, and the new
+        # incarnation acknowledges its predecessor's receipts from its ledger.
 
     def tick(self, now: float) -> None:
         for sid, snap in list(self._active.items()):
@@ -628,6 +676,27 @@ class _Ranges:
     def __contains__(self, n: int) -> bool:
         i = bisect_right(self._los, n) - 1
         return i >= 0 and n <= self._ranges[i][1]
+
+
+def _size(seen: SeqSet) -> int:
+    return seen.floor + len(seen.extra)
+
+
+def _merged(sets: Sequence[SeqSet]) -> list[tuple[int, int]]:
+    """The union of ``sets`` as sorted, disjoint inclusive runs."""
+    runs: list[tuple[int, int]] = []
+    for seen in sets:
+        if seen.floor:
+            runs.append((1, seen.floor))
+        runs.extend(_runs(sorted(seen.extra)))
+    runs.sort()
+    out: list[tuple[int, int]] = []
+    for lo, hi in runs:
+        if out and lo <= out[-1][1] + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
 
 
 def _runs(values: list[int]) -> list[tuple[int, int]]:

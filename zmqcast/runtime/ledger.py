@@ -1,32 +1,15 @@
-"""A restarted bank node's account, rebuilt from its own event log.
+"""A restarted bank node's ledger, read from its event log file.
 
-Balances are not volatile state: the event log is the ledger. Every transfer a
-node sends or receives is logged before the frame that sends or acknowledges it
-leaves the process, so after ``kill -9`` the log holds every transfer the rest
-of the cluster can know about. The new incarnation reopens its account at the
-balance the log gives, and remembers which transfers it already received, so a
-transfer its predecessor took but had not acknowledged, which the sender
-retransmits to the new incarnation, is not credited twice.
+See :mod:`zmqcast.core.ledger` for why the log is the ledger.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
-from zmqcast.core.seqset import SeqSet
-
-
-@dataclass(slots=True)
-class Ledger:
-    """What an event log says about one node's account."""
-
-    balance: int | None = None
-    """The balance at the end of the log; None if the log never opened an account."""
-    received: dict[tuple[str, int], SeqSet] = field(default_factory=dict)
-    """(sender, sender incarnation) -> per-link numbers ``n`` of transfers received."""
+from zmqcast.core.ledger import Ledger
 
 
 def read_ledger(path: Path, node_id: str) -> Ledger:
@@ -47,19 +30,6 @@ def read_ledger(path: Path, node_id: str) -> Ledger:
             ev = orjson.loads(line)
         except orjson.JSONDecodeError:
             continue
-        if type(ev) is not dict or ev.get("node") != node_id:
-            continue
-        kind = ev.get("kind")
-        amount = ev.get("amount")
-        if kind == "bank_open" and type(ev.get("balance")) is int:
-            ledger.balance = ev["balance"]
-        elif ledger.balance is None or type(amount) is not int:
-            continue
-        elif kind == "app_send":
-            ledger.balance -= amount
-        elif kind == "app_recv":
-            ledger.balance += amount
-            src, finc, n = ev.get("from"), ev.get("finc"), ev.get("n")
-            if type(src) is str and type(finc) is int and type(n) is int:
-                ledger.received.setdefault((src, finc), SeqSet()).add(n)
+        if type(ev) is dict and ev.get("node") == node_id:
+            ledger.apply(ev)
     return ledger

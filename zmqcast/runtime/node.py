@@ -26,12 +26,13 @@ from zmqcast.core.bank import OPENING_BALANCE, Bank
 from zmqcast.core.config import ChannelMode
 from zmqcast.core.events import Event, Outputs, SnapshotFile
 from zmqcast.core.frames import Frame
+from zmqcast.core.ledger import Ledger
 from zmqcast.core.node import NodeCore
 from zmqcast.core.snapshot import DEFAULT_VARIANT, Variant
 from zmqcast.fsutil import write_atomic
 from zmqcast.runtime.admin import ADMIN_PREFIX, AdminError, Request, decode_request, encode_reply
 from zmqcast.runtime.faults import FaultInjector
-from zmqcast.runtime.ledger import Ledger, read_ledger
+from zmqcast.runtime.ledger import read_ledger
 from zmqcast.runtime.transport import Transport, decode_from
 from zmqcast.runtime.workload import BankPlan, BankSchedule
 from zmqcast.topology import echo_neighbours, in_neighbours, next_hops
@@ -361,6 +362,8 @@ class NodeRuntime:
             "time": round(time.monotonic(), 6),
             "reason": reason,
             "unreleased": unreleased,
+            "frames_sent": self.transport.sent_frames,
+            "retransmits": sum(s.stats.retransmits for s in self.core.senders.values()),
         }
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:

@@ -16,9 +16,10 @@ from typing import Any
 
 from zmqcast.check import CheckReport, check_multicast
 from zmqcast.check.snapshot import SnapshotFiles, SnapshotVerdict, check_snapshots
-from zmqcast.core.bank import Bank
+from zmqcast.core.bank import OPENING_BALANCE, Bank
 from zmqcast.core.config import ChannelMode, CoreConfig
 from zmqcast.core.events import Event, Outputs, SnapshotFile
+from zmqcast.core.ledger import Ledger, replay
 from zmqcast.core.node import NodeCore
 from zmqcast.core.snapshot import DEFAULT_VARIANT, Variant
 from zmqcast.sim.network import FaultModel, SimNetwork
@@ -70,8 +71,6 @@ class SimParams:
             raise ValueError(f"workload: must be one of {', '.join(WORKLOADS)}")
         if self.snapshots < 0:
             raise ValueError("snapshots: must not be negative")
-        if self.workload == "bank" and self.crash:
-            raise ValueError("crash: a crashed bank loses its balance; not with --workload bank")
         self.variants()  # validates ``variant`` against the channel mode
 
     def variants(self) -> list[Variant]:
@@ -316,10 +315,15 @@ class Simulation:
             self.blocked[name] = True
             return
         if self.params.workload == "bank":
-            transfer = self.banks[name].next_transfer(core.can_send_app)
+            bank = self.banks[name]
+            transfer = bank.next_transfer(core.can_send_app)
             if transfer is not None:
                 self.remaining[name] -= 1
                 self._apply(core, core.send_app(transfer[0], transfer[1], self.now))
+            elif bank.balance <= 0:
+                # Broke: the turn is spent, or a node whose payers have all
+                # finished would wait forever.
+                self.remaining[name] -= 1
         else:
             number = self.params.messages - self.remaining[name] + 1
             self.remaining[name] -= 1
@@ -346,13 +350,18 @@ class Simulation:
         )
         self.cores[name] = core
         if self.params.workload == "bank":
+            # As on a real node, a restarted account is replayed from the log.
+            restored = self.incarnation[name] > 1
+            ledger = replay(self.events, name) if restored else Ledger()
+            balance = OPENING_BALANCE if ledger.balance is None else ledger.balance
             bank = Bank(
                 self.topology[name],
                 random.Random(f"{self.params.seed}:bank:{name}:{self.incarnation[name]}"),
+                balance,
             )
             self.banks[name] = bank
-            core.attach(bank)
-            core.event("bank_open", {"balance": bank.balance})
+            core.attach(bank, ledger.received)
+            core.event("bank_open", {"balance": balance, "restored": ledger.balance is not None})
         self._timer[name] = _NEVER
         self._send_token[name] += 1
         self._apply(core, core.start(self.now))

@@ -1,0 +1,209 @@
+"""``zmqcast stress``: a real cluster under a seeded nemesis, then every checker."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import shlex
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from zmqcast.check.logs import LogError
+from zmqcast.cli.errors import check_probability, fail
+from zmqcast.cli.node import _load, snapshot_variants
+from zmqcast.config import ClusterConfig, ConfigError
+from zmqcast.core.config import ChannelMode
+from zmqcast.stress.harness import Progress as Counters
+from zmqcast.stress.harness import StressOptions, StressReport, StressRun
+
+REORDER_RATE = 0.2
+"""The per-frame swap probability that ``--reorder`` switches on."""
+
+
+def stress(
+    config: Annotated[Path, typer.Option("--config", help="Cluster config (JSON).")],
+    duration: Annotated[float, typer.Option(help="Seconds of workload under the nemesis.")] = 20.0,
+    loss: Annotated[float, typer.Option(help="Drop each outgoing frame.")] = 0.0,
+    dup: Annotated[float, typer.Option(help="Duplicate each outgoing frame.")] = 0.0,
+    reorder: Annotated[
+        bool, typer.Option("--reorder", help=f"Swap frames with probability {REORDER_RATE}.")
+    ] = False,
+    kill_every: Annotated[
+        float, typer.Option(help="Seconds between kill -9 of a random node; 0 for none.")
+    ] = 0.0,
+    partition_every: Annotated[
+        float, typer.Option(help="Seconds between partitions of the cluster; 0 for none.")
+    ] = 0.0,
+    snapshot_every: Annotated[
+        float, typer.Option(help="Seconds between snapshots; 0 for none.")
+    ] = 1.0,
+    variant: Annotated[
+        str, typer.Option(help="Snapshot variant, or all in turn (the default).")
+    ] = "all",
+    rate: Annotated[float, typer.Option(help="Bank transfers per second per node.")] = 20.0,
+    chat_rate: Annotated[float, typer.Option(help="Chat multicasts per second per node.")] = 10.0,
+    seed: Annotated[int, typer.Option(help="Seed of the nemesis, workload and faults.")] = 0,
+    run_dir: Annotated[Path | None, typer.Option(help="Where the run's files go.")] = None,
+    no_repair: Annotated[
+        bool,
+        typer.Option(
+            "--no-repair",
+            help="Debug: lossy channels, checked as if reliable (must fail).",
+        ),
+    ] = False,
+) -> None:
+    """Run a cluster under loss, kills and partitions; check every invariant; report."""
+    cfg = _load(config)
+    check_probability("--loss", loss)
+    check_probability("--dup", dup)
+    if not 0 < duration <= 86_400:
+        fail("--duration", f"must be in (0, 86400] seconds, got {duration:g}")
+    for flag, value in (
+        ("--kill-every", kill_every),
+        ("--partition-every", partition_every),
+        ("--snapshot-every", snapshot_every),
+    ):
+        if not 0 <= value <= 86_400 or 0 < value < 0.1:
+            fail(flag, f"must be 0 or in [0.1, 86400] seconds, got {value:g}")
+    if not 0 < rate <= 10_000:
+        fail("--rate", f"must be in (0, 10000] per second, got {rate:g}")
+    if not 0 <= chat_rate <= 10_000:
+        fail("--chat-rate", f"must be in [0, 10000] per second, got {chat_rate:g}")
+    if seed < 0:
+        fail("--seed", f"must not be negative, got {seed}")
+    if no_repair:
+        cfg = _as_lossy(cfg)
+    variants = tuple(v.value for v in snapshot_variants(cfg, variant))
+    directory = run_dir or Path("runs") / time.strftime("stress-%Y%m%d-%H%M%S")
+    options = StressOptions(
+        config=config,
+        run_dir=directory,
+        duration=duration,
+        loss=loss,
+        dup=dup,
+        reorder=REORDER_RATE if reorder else 0.0,
+        kill_every=kill_every,
+        partition_every=partition_every,
+        snapshot_every=snapshot_every,
+        variants=variants,
+        seed=seed,
+        rate=rate,
+        chat_rate=chat_rate,
+        no_repair=no_repair,
+    )
+    typer.echo(
+        f"stress: {len(cfg.ids)} nodes, {cfg.core.mode.value} channels, "
+        f"{', '.join(variants)} snapshots, {duration:g} s, seed {seed}, run directory {directory}"
+    )
+    try:
+        report = _run_with_progress(options)
+    except OSError as exc:
+        fail("--run-dir", f"cannot write to {directory}: {exc.strerror or exc}")
+    except ConfigError as exc:
+        fail(f"config {config}: {exc.field}", exc.message)
+    except LogError as exc:
+        fail(exc.where, exc.message)
+    except RuntimeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
+    for line in report_lines(report):
+        typer.echo(line)
+    if not report.ok:
+        typer.echo(f"replay the schedule with: {replay_command(options)}")
+        raise typer.Exit(1)
+
+
+def _as_lossy(cfg: ClusterConfig) -> ClusterConfig:
+    """The config as ``--no-repair`` runs it (the snapshot variant depends on it)."""
+    return dataclasses.replace(cfg, core=dataclasses.replace(cfg.core, mode=ChannelMode.LOSSY))
+
+
+def _run_with_progress(options: StressOptions) -> StressReport:
+    with Progress(
+        TextColumn("[bold]{task.description:<9}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        TextColumn(
+            "{task.fields[mc]} multicast, {task.fields[dl]} delivered, "
+            "{task.fields[kills]} kills, {task.fields[parts]} partitions, "
+            "{task.fields[snaps]} snapshots"
+        ),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(
+            "starting", total=options.duration, mc=0, dl=0, kills=0, parts=0, snaps=0
+        )
+
+        def show(c: Counters) -> None:
+            bar.update(
+                task,
+                description=c.phase,
+                completed=min(c.elapsed, options.duration),
+                mc=c.multicasts,
+                dl=c.delivered,
+                kills=c.kills,
+                parts=c.partitions,
+                snaps=c.snapshots,
+            )
+
+        return StressRun(options, show).run()
+
+
+def report_lines(report: StressReport) -> list[str]:
+    """The human report: traffic, faults, snapshots, invariants."""
+    o = report.options
+    faults = ", ".join(f"{k} {v}" for k, v in sorted(report.faults.items()) if v) or "none"
+    complete = [v for v in report.verdicts if v.complete and not v.aborted]
+    aborted = [v for v in report.verdicts if v.aborted]
+    durations = sorted(v.duration for v in complete if v.duration is not None)
+    reasons: dict[str, int] = {}
+    for v in aborted:
+        reason = v.abort_reason or "unknown"
+        reasons[reason] = reasons.get(reason, 0) + 1
+    why = ", ".join(f"{k} {n}" for k, n in sorted(reasons.items()))
+    lines = [
+        f"{o.run_dir}: {report.nodes} nodes, {report.mode} channels, "
+        f"{report.elapsed:.1f} s in all ({o.duration:g} s under the nemesis)",
+        f"  traffic     {report.multicasts} multicast, {report.delivered} delivered, "
+        f"{report.transfers} transfers, {report.frames_sent} frames sent, "
+        f"{report.retransmits} items retransmitted",
+        f"  faults      {faults}",
+        f"  snapshots   {len(report.verdicts)} taken, {len(complete)} complete"
+        + (f", {len(aborted)} aborted ({why})" if aborted else "")
+        + (
+            f"; duration p50 {_rank(durations, 0.5) * 1000:.1f} ms, "
+            f"p99 {_rank(durations, 0.99) * 1000:.1f} ms"
+            if durations
+            else ""
+        ),
+        f"  nodes never restarted: {report.correct_nodes} of {report.nodes}",
+    ]
+    for r in report.invariants:
+        verdict = "held" if r.held else "VIOLATED"
+        extra = f"  ({r.detail})" if r.detail else ""
+        lines.append(f"  {r.name:<26} {verdict}{extra}")
+    lines.append("all invariants held" if report.ok else "INVARIANTS VIOLATED")
+    return lines
+
+
+def _rank(values: list[float], q: float) -> float:
+    return values[min(len(values) - 1, max(0, math.ceil(q * len(values)) - 1))]
+
+
+def replay_command(o: StressOptions) -> str:
+    """The command line that replays this run's schedule."""
+    args = ["zmqcast", "stress", "--config", str(o.config), "--duration", f"{o.duration:g}"]
+    args += ["--loss", f"{o.loss:g}", "--dup", f"{o.dup:g}"]
+    if o.reorder:
+        args.append("--reorder")
+    args += ["--kill-every", f"{o.kill_every:g}", "--partition-every", f"{o.partition_every:g}"]
+    args += ["--snapshot-every", f"{o.snapshot_every:g}"]
+    args += ["--variant", o.variants[0] if len(o.variants) == 1 else "all"]
+    args += ["--rate", f"{o.rate:g}", "--chat-rate", f"{o.chat_rate:g}", "--seed", str(o.seed)]
+    if o.no_repair:
+        args.append("--no-repair")
+    return shlex.join(args)

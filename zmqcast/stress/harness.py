@@ -1,0 +1,421 @@
+"""``zmqcast stress``: a real cluster under a seeded nemesis, then every checker.
+
+The run has four phases:
+
+1. **start**: one ``zmqcast node`` process per config entry, each running the
+   mixed workload (generated chat multicasts and bank transfers) with the
+   injected per-link drop, duplication and reordering;
+2. **nemesis**: the schedule of :mod:`zmqcast.stress.schedule` is played:
+   ``kill -9`` and restart, partitions through the transport's blocked peers,
+   snapshots initiated over the admin lane;
+3. **settle**: faults and workload stop, every node comes back up, and the
+   harness waits (bounded) until no channel holds an unreleased item, no
+   delivery is held back and no snapshot is running;
+4. **check**: the nodes stop gracefully and the multicast, Lamport and snapshot
+   checkers run over the event logs and snapshot files.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from zmqcast.check import check_multicast
+from zmqcast.check.logs import read_events
+from zmqcast.check.report import InvariantResult
+from zmqcast.check.snapshot import SnapshotVerdict, check_snapshots, load_snapshot_files
+from zmqcast.config import ClusterConfig, load_config
+from zmqcast.fsutil import write_atomic
+from zmqcast.stress.cluster import Cluster
+from zmqcast.stress.schedule import Action, Plan, blocked_peers, build_schedule
+
+POLL_EVERY = 0.5
+"""Seconds between two status polls of the whole cluster."""
+CONNECT_LIMIT = 30.0
+STOP_LIMIT = 10.0
+QUIESCENCE = "quiescence"
+"""The invariant that the cluster settled: every loss repaired, nothing pending."""
+NO_FAULTS = {"loss": 0.0, "dup": 0.0, "delay": 0.0, "reorder": 0.0, "blocked": [], "links": {}}
+
+
+@dataclass(frozen=True)
+class StressOptions:
+    """Everything one stress run is asked to do (the ``zmqcast stress`` flags)."""
+
+    config: Path
+    run_dir: Path
+    duration: float = 20.0
+    loss: float = 0.0
+    dup: float = 0.0
+    reorder: float = 0.0
+    kill_every: float = 0.0
+    partition_every: float = 0.0
+    snapshot_every: float = 1.0
+    variants: tuple[str, ...] = ()
+    seed: int = 0
+    rate: float = 20.0
+    """Bank transfers per second per node."""
+    chat_rate: float = 10.0
+    """Chat multicasts per second per node."""
+    settle_limit: float = 60.0
+    no_repair: bool = False
+    """Debug: run ``lossy`` channels while checking as if they repaired losses."""
+
+
+@dataclass
+class Progress:
+    """Live counters for the progress bar."""
+
+    elapsed: float = 0.0
+    multicasts: int = 0
+    delivered: int = 0
+    kills: int = 0
+    partitions: int = 0
+    snapshots: int = 0
+    phase: str = "starting"
+
+
+@dataclass
+class StressReport:
+    """What a run did and whether every invariant held."""
+
+    options: StressOptions
+    nodes: int
+    mode: str
+    elapsed: float = 0.0
+    multicasts: int = 0
+    delivered: int = 0
+    transfers: int = 0
+    frames_sent: int = 0
+    retransmits: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
+    snapshots_requested: int = 0
+    verdicts: list[SnapshotVerdict] = field(default_factory=list)
+    invariants: list[InvariantResult] = field(default_factory=list)
+    correct_nodes: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return all(r.held for r in self.invariants)
+
+
+def effective_config(options: StressOptions) -> tuple[ClusterConfig, Path]:
+    """Write ``RUN_DIR/config.json``: the user's config with the run's faults.
+
+    Raises ``ConfigError`` (from loading the user's config) or ``OSError``.
+    """
+    load_config(options.config)  # validate the original first, for its error messages
+    data = orjson.loads(options.config.read_bytes())
+    faults = dict(data.get("faults", {}))
+    faults.update(loss=options.loss, dup=options.dup, reorder=options.reorder, seed=options.seed)
+    data["faults"] = faults
+    if options.no_repair:
+        data["channel"] = "lossy"
+    path = options.run_dir / "config.json"
+    write_atomic(path, orjson.dumps(data, option=orjson.OPT_INDENT_2))
+    return load_config(path), path
+
+
+class StressRun:
+    """One stress run; :meth:`run` returns its report."""
+
+    def __init__(
+        self, options: StressOptions, on_progress: Callable[[Progress], None] | None = None
+    ) -> None:
+        self.options = options
+        self.on_progress = on_progress or (lambda _p: None)
+        options.run_dir.mkdir(parents=True, exist_ok=True)
+        self.cfg, self.config_path = effective_config(options)
+        self.plan = Plan(
+            nodes=tuple(self.cfg.ids),
+            duration=options.duration,
+            kill_every=options.kill_every,
+            partition_every=options.partition_every,
+            snapshot_every=options.snapshot_every,
+            variants=options.variants,
+            seed=options.seed,
+        )
+        self.schedule = build_schedule(self.plan)
+        self.progress = Progress()
+        self.sides: tuple[tuple[str, ...], ...] = ()
+        self.status: dict[tuple[str, int], dict[str, Any]] = {}
+        """Latest status of every incarnation seen, for counters of killed ones."""
+        self.unsettled: list[str] = []
+        self._nemesis_log = (options.run_dir / "nemesis.jsonl").open("ab")
+        self._t0 = time.monotonic()
+
+    # ------------------------------------------------------------- helpers
+    def _node_args(self) -> list[str]:
+        o = self.options
+        variant = "all" if len(o.variants) != 1 else o.variants[0]
+        return [
+            "--bank",
+            "--rate",
+            str(o.rate),
+            "--duration",
+            "86400",
+            "--snapshot-every",
+            "0",
+            "--variant",
+            variant,
+            "--chat-rate",
+            str(o.chat_rate),
+        ]
+
+    def _log(self, record: dict[str, Any]) -> None:
+        record = {"time": round(time.monotonic(), 6), **record}
+        self._nemesis_log.write(orjson.dumps(record) + b"\n")
+        self._nemesis_log.flush()
+
+    def _poll(self, cluster: Cluster) -> dict[str, dict[str, Any]]:
+        """Ask every running node for its status; the answers that came in time."""
+        ids: dict[str, int] = {}
+        for node, lane in cluster.lanes.items():
+            if cluster.up(node):
+                rid = lane.send("status")
+                if rid is not None:
+                    ids[node] = rid
+        answers: dict[str, dict[str, Any]] = {}
+        deadline = time.monotonic() + 0.3
+        while len(answers) < len(ids) and time.monotonic() < deadline:
+            for node, rid in ids.items():
+                if node in answers:
+                    continue
+                for reply in cluster.lanes[node].replies():
+                    if reply.get("id") == rid and reply.get("ok"):
+                        answers[node] = reply
+                        self.status[(node, reply["inc"])] = reply
+            if len(answers) < len(ids):
+                time.sleep(0.005)  # replies arrive within milliseconds; a short nap
+        self.progress.multicasts = sum(s["multicasts"] for s in self.status.values())
+        self.progress.delivered = sum(s["delivered"] for s in self.status.values())
+        return answers
+
+    # ------------------------------------------------------------- phases
+    def run(self) -> StressReport:
+        """Start, play the nemesis, settle, stop, and check."""
+        cluster = Cluster(self.cfg, self.config_path, self.options.run_dir, self._node_args())
+        self._log({"action": "plan", "schedule": [a.describe() for a in self.schedule]})
+        try:
+            for node in self.cfg.ids:
+                cluster.start(node)
+            self._wait_connected(cluster)
+            self._play(cluster)
+            self._settle(cluster)
+            self._stop(cluster)
+        finally:
+            cluster.close()
+            self._nemesis_log.close()
+        return self._check()
+
+    def _wait_connected(self, cluster: Cluster) -> None:
+        deadline = time.monotonic() + CONNECT_LIMIT
+        while time.monotonic() < deadline:
+            live = self._poll(cluster)
+            if len(live) == len(self.cfg.ids) and all(s["connected"] for s in live.values()):
+                return
+            time.sleep(0.05)  # waiting on processes that are still starting
+        raise RuntimeError("the cluster did not connect within 30 s")
+
+    def _play(self, cluster: Cluster) -> None:
+        self.progress.phase = "nemesis"
+        self._t0 = time.monotonic()
+        pending = list(self.schedule)
+        next_poll = 0.0
+        while True:
+            now = time.monotonic() - self._t0
+            self.progress.elapsed = now
+            while pending and pending[0].at <= now:
+                self._act(cluster, pending.pop(0))
+            if now >= self.options.duration:
+                return
+            if now >= next_poll:
+                self._poll(cluster)
+                self.on_progress(self.progress)
+                next_poll = now + POLL_EVERY
+            wake = min([next_poll, self.options.duration] + [a.at for a in pending[:1]])
+            time.sleep(max(0.0, min(wake - (time.monotonic() - self._t0), 0.05)))
+
+    def _act(self, cluster: Cluster, action: Action) -> None:
+        outcome: dict[str, Any] = {"action": action.kind, **action.describe()}
+        if action.kind == "kill":
+            cluster.kill(action.node)
+            self.progress.kills += 1
+        elif action.kind == "restart":
+            cluster.start(action.node)
+            if self.sides:
+                blocked = blocked_peers(self.sides, action.node)
+                reply = cluster.lanes[action.node].call("faults", 5.0, blocked=blocked)
+                outcome["partitioned"] = reply is not None
+        elif action.kind == "partition":
+            self.sides = action.sides
+            self.progress.partitions += 1
+            self._set_blocked(cluster, outcome)
+        elif action.kind == "heal":
+            self.sides = ()
+            self._set_blocked(cluster, outcome)
+        elif action.kind == "snapshot":
+            if cluster.up(action.node):
+                rid = cluster.lanes[action.node].send("snapshot", variant=action.variant)
+                outcome["sent"] = rid is not None
+                self.progress.snapshots += rid is not None
+            else:
+                outcome["sent"] = False
+        self._log(outcome)
+
+    def _set_blocked(self, cluster: Cluster, outcome: dict[str, Any]) -> None:
+        missed = []
+        for node, lane in cluster.lanes.items():
+            if cluster.up(node):
+                blocked = blocked_peers(self.sides, node) if self.sides else []
+                if lane.call("faults", 2.0, blocked=blocked) is None:
+                    missed.append(node)
+        outcome["missed"] = missed
+
+    def _settle(self, cluster: Cluster) -> None:
+        """Stop the faults and the workload, then wait until everything is repaired."""
+        self.progress.phase = "settling"
+        self.sides = ()
+        for node in self.cfg.ids:
+            if not cluster.up(node):
+                cluster.start(node)
+                self._log({"action": "restart", "node": node, "why": "settle"})
+        for lane in cluster.lanes.values():
+            lane.call("workload", 10.0, run=False)
+            lane.call("faults", 10.0, **NO_FAULTS)
+        self._log({"action": "settle"})
+        deadline = time.monotonic() + self.options.settle_limit
+        previous: dict[str, int] = {}
+        while time.monotonic() < deadline:
+            live = self._poll(cluster)
+            self.progress.elapsed = time.monotonic() - self._t0
+            self.on_progress(self.progress)
+            self.unsettled = [n for n in self.cfg.ids if not _settled(live.get(n))]
+            delivered = {n: s["delivered"] for n, s in live.items()}
+            if not self.unsettled and delivered == previous:
+                self._log({"action": "settled"})
+                return
+            previous = delivered
+            time.sleep(POLL_EVERY)  # the period of the settle poll
+        self._log({"action": "unsettled", "nodes": self.unsettled})
+
+    def _stop(self, cluster: Cluster) -> None:
+        self.progress.phase = "stopping"
+        self._poll(cluster)
+        for proc in cluster.procs.values():
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_LIMIT
+        for proc in cluster.procs.values():
+            try:
+                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except Exception:
+                continue
+
+    # ------------------------------------------------------------- checks
+    def _check(self) -> StressReport:
+        self.progress.phase = "checking"
+        o = self.options
+        mode = self.cfg.core.mode.value
+        report = StressReport(o, len(self.cfg.ids), mode)
+        report.elapsed = time.monotonic() - self._t0
+        events = read_events(o.run_dir)
+        # With --no-repair the channels lose data, yet we check as if they did
+        # not: that is the point of the switch.
+        fifo = mode == "fifo"
+        mc = check_multicast(events, reliable=True, fifo=fifo)
+        report.invariants.extend(mc.results)
+        report.verdicts = check_snapshots(events, load_snapshot_files(o.run_dir))
+        report.invariants.extend(snapshot_invariants(report.verdicts))
+        report.invariants.append(
+            InvariantResult(
+                QUIESCENCE,
+                not self.unsettled,
+                len(self.cfg.ids),
+                len(self.unsettled),
+                f"still repairing after {o.settle_limit:g} s: {', '.join(self.unsettled)}"
+                if self.unsettled
+                else "",
+            )
+        )
+        _count(report, events, self.status)
+        report.snapshots_requested = self.progress.snapshots
+        report.faults["partition"] = self.progress.partitions
+        return report
+
+
+def _settled(status: Mapping[str, Any] | None) -> bool:
+    """Nothing left to repair at this node: channels up and empty, nothing held."""
+    return (
+        status is not None
+        and bool(status["connected"])
+        and status["unreleased"] == 0
+        and status["ctl_unreleased"] == 0
+        and status["holdback"] == 0
+        and status["snapshots_active"] == 0
+    )
+
+
+def snapshot_invariants(verdicts: list[SnapshotVerdict]) -> list[InvariantResult]:
+    """Fold per-snapshot verdicts into one result per snapshot invariant.
+
+    A snapshot aborted by a restart or a timeout is not a violation: the nemesis
+    causes those. One that completed must pass every check, and one that neither
+    completed nor aborted is a violation of its own (``snapshot-completion``).
+    """
+    out: list[InvariantResult] = []
+    complete = [v for v in verdicts if v.complete and not v.aborted]
+    names = [r.name for r in complete[0].results] if complete else []
+    for name in names:
+        bad = [v for v in complete if not _result(v, name).held]
+        detail = f"{bad[0].sid}: {_result(bad[0], name).detail}" if bad else ""
+        out.append(InvariantResult(f"snapshot {name}", not bad, len(complete), len(bad), detail))
+    stuck = [v for v in verdicts if not v.complete and not v.aborted]
+    detail = f"{stuck[0].sid}: {stuck[0].line()}" if stuck else ""
+    out.append(InvariantResult("snapshot-completion", not stuck, len(verdicts), len(stuck), detail))
+    return out
+
+
+def _result(verdict: SnapshotVerdict, name: str) -> InvariantResult:
+    return next(r for r in verdict.results if r.name == name)
+
+
+def _count(
+    report: StressReport,
+    events: list[dict[str, Any]],
+    status: Mapping[tuple[str, int], Mapping[str, Any]],
+) -> None:
+    """Fill the report's traffic and fault counters from the logs and last statuses."""
+    faults: dict[str, int] = {}
+    finals: dict[tuple[str, int], tuple[int, int]] = {}
+    incs: dict[str, set[int]] = {}
+    for ev in events:
+        kind = ev["kind"]
+        if kind == "multicast":
+            report.multicasts += 1
+        elif kind == "deliver":
+            report.delivered += 1
+        elif kind == "app_send":
+            report.transfers += 1
+        elif kind.startswith("inject_"):
+            name = kind.removeprefix("inject_")
+            faults[name] = faults.get(name, 0) + 1
+        elif kind == "stop":
+            finals[(ev["node"], ev["inc"])] = (ev.get("frames_sent", 0), ev.get("retransmits", 0))
+        if kind == "start":
+            incs.setdefault(ev["node"], set()).add(ev["inc"])
+    keys = set(finals) | set(status)
+    for key in keys:
+        polled = status.get(key, {})
+        final = finals.get(key, (0, 0))
+        report.frames_sent += max(final[0], int(polled.get("frames_sent", 0)))
+        report.retransmits += max(final[1], int(polled.get("retransmits", 0)))
+    faults["kill"] = sum(len(v) - 1 for v in incs.values())
+    report.faults = faults
+    report.correct_nodes = sum(len(v) == 1 for v in incs.values())
