@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import IO, Annotated
@@ -17,6 +15,7 @@ from zmqcast.cli.errors import check_probability, fail
 from zmqcast.cli.node import _load, _with_faults, bank_plan
 from zmqcast.cli.procs import supervised, terminate
 from zmqcast.config import ClusterConfig
+from zmqcast.runtime.spawn import spawn_node
 
 SETTLE_LIMIT = 90.0
 """Seconds past ``--duration`` after which nodes still running are stopped."""
@@ -91,16 +90,7 @@ def _run_cluster(
     for node_id in cfg.ids:
         log = (directory / "logs" / f"{node_id}.log").open("wb")
         logs.append(log)
-        cmd = [sys.executable, "-m", "zmqcast", "node", "--config", str(config), "--id", node_id]
-        cmd += ["--run-dir", str(directory), "--bank", *args]
-        procs[node_id] = subprocess.Popen(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            start_new_session=True,
-        )
+        procs[node_id] = spawn_node(config, node_id, directory, ["--bank", *args], log)
 
     started = time.monotonic()
     try:

@@ -21,6 +21,7 @@ from zmqcast.cli.procs import supervised
 from zmqcast.config import ClusterConfig, ConfigError, load_config
 from zmqcast.core.snapshot import DEFAULT_VARIANT, Variant
 from zmqcast.runtime.node import NodeRuntime
+from zmqcast.runtime.spawn import node_command
 from zmqcast.runtime.workload import BankPlan
 
 COLOURS = ("cyan", "green", "yellow", "magenta", "blue", "red", "bright_cyan", "bright_green")
@@ -274,8 +275,7 @@ def launch(
     lock = threading.Lock()
     pumps: list[threading.Thread] = []
     for i, node_id in enumerate(cfg.ids):
-        cmd = [sys.executable, "-m", "zmqcast", "node", "--config", str(config), "--id", node_id]
-        cmd += ["--run-dir", str(directory)]
+        cmd = node_command(config, node_id, directory, [])
         for flag, on in (("--auto", auto), ("--verbose", verbose), ("--json", json)):
             if on:
                 cmd.append(flag)

@@ -316,7 +316,7 @@ class SnapshotLayer:
             # Our predecessor's unreleased items are resent to us with the
             # colours and markers of their day: the snapshot may be long over.
             # Ask its initiator, which aborts it here if so.
-            self._route(initiator, {"k": "jn", "sid": sid, "from": self.id})
+            self._route(initiator, {"k": "jn", "sid": sid, "from": self.id, "inc": self.inc})
         return snap
 
     def _mark_seen(self, sid: str) -> None:
@@ -502,11 +502,10 @@ class SnapshotLayer:
                 joiner = meta.get("from")
                 if type(joiner) is not str:
                     return False
-                if sid not in self._active:
+                snap = self._active.get(sid)
+                if snap is None:
                     self._route(joiner, {"k": "abort", "sid": sid, "why": STALE})
-                else:
-                    # A member restarted during the snapshot: as for a
-                    # neighbour's restart, the snapshot is given up.
+                elif self._recorded_other(snap, joiner, meta.get("inc")):
                     self._abort_here(sid, "peer_restart", now)
                 return True
             self._abort_here(sid, str(meta.get("why", "aborted")), now, relay=False)
@@ -575,7 +574,18 @@ class SnapshotLayer:
         self._collect(snap, record, now)
         return True
 
+    @staticmethod
+    def _recorded_other(snap: _Snap, node: str, inc: object) -> bool:
+        """Whether ``snap`` holds a record of ``node`` from an incarnation other than ``inc``."""
+        held = snap.records.get(node)
+        return held is not None and held.get("inc") != inc
+
     def _collect(self, snap: _Snap, record: dict[str, Any], now: float) -> None:
+        if self._recorded_other(snap, record["node"], record.get("inc")):
+            # Two incarnations of one node cut: a member restarted during the
+            # snapshot, and its two records need not agree with one cut.
+            self._abort_here(snap.sid, "peer_restart", now)
+            return
         snap.records[record["node"]] = record
         if len(snap.records) < len(self.members) or not snap.done:
             return

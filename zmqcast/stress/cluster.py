@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +20,7 @@ import zmq
 
 from zmqcast.config import ClusterConfig
 from zmqcast.runtime.admin import ADMIN_PREFIX
+from zmqcast.runtime.spawn import spawn_node
 
 RETRY = 0.2
 """Seconds between two attempts at an admin request a node has not answered."""
@@ -106,16 +106,7 @@ class Cluster:
         log = self._logs.get(node)
         if log is None:
             log = self._logs[node] = (self.run_dir / "logs" / f"{node}.log").open("ab")
-        cmd = [sys.executable, "-m", "zmqcast", "node", "--config", str(self.config_path)]
-        cmd += ["--id", node, "--run-dir", str(self.run_dir), *self.node_args]
-        self.procs[node] = subprocess.Popen(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            start_new_session=True,
-        )
+        self.procs[node] = spawn_node(self.config_path, node, self.run_dir, self.node_args, log)
 
     def kill(self, node: str) -> None:
         """``kill -9``: no shutdown, no flush, no ``stop`` event."""

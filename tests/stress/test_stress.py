@@ -1,0 +1,100 @@
+"""`zmqcast stress` on real processes: every invariant holds under the nemesis, and
+the harness reports a violation when repair is switched off."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests.integration.cluster import write_config, zmqcast_cmd
+
+FAST = {"timeouts": {"rto": 0.05, "rto_max": 0.5, "heartbeat": 0.2, "suspect_after": 1.0}}
+
+
+def _stress(
+    config: Path, run_dir: Path, *args: str, timeout: float = 170
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        zmqcast_cmd("stress", "--config", str(config), "--run-dir", str(run_dir), *args),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+VERDICT = re.compile(r"^  (\S.*?)\s+(held|VIOLATED)\b")
+
+
+def _report(stdout: str) -> dict[str, str]:
+    """Invariant name -> ``held`` or ``VIOLATED``, from the report's lines."""
+    return {m[1]: m[2] for line in stdout.splitlines() if (m := VERDICT.match(line))}
+
+
+NEMESIS = (
+    *("--loss", "0.2", "--dup", "0.05", "--reorder"),
+    *("--kill-every", "4", "--partition-every", "5", "--seed", "3"),
+)
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize(("nodes", "links"), [(3, "mesh"), (8, "squares")])
+def test_a_cluster_under_the_nemesis_keeps_every_invariant(
+    tmp_path: Path, nodes: int, links: str
+) -> None:
+    config = write_config(tmp_path / "c.json", nodes, links=links, **FAST)
+    run_dir = tmp_path / "run"
+    done = _stress(config, run_dir, "--duration", "12", *NEMESIS)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "all invariants held" in done.stdout
+    report = _report(done.stdout)
+    for name in ("validity", "agreement", "restart-validity", "integrity", "fifo", "lamport"):
+        assert report[name] == "held", done.stdout
+    for name in ("cut", "channels", "states", "conservation"):
+        assert report.get(f"snapshot {name}") == "held", done.stdout
+    assert report["quiescence"] == "held"
+
+    # The faults really happened: kills, partitions and injected frame faults.
+    nemesis = [orjson.loads(line) for line in (run_dir / "nemesis.jsonl").read_bytes().splitlines()]
+    actions = [r["action"] for r in nemesis]
+    assert actions.count("kill") >= 2 and actions.count("partition") >= 2
+    assert "settled" in actions
+    faults = next(ln for ln in done.stdout.splitlines() if ln.strip().startswith("faults"))
+    for kind in ("drop", "dup", "reorder", "block", "kill", "partition"):
+        assert f"{kind} " in faults, faults
+    complete = list((run_dir / "snapshots").glob("*/global.json"))
+    assert complete, "no snapshot completed under the nemesis"
+
+
+@pytest.mark.timeout(120)
+def test_without_repair_the_harness_reports_the_losses_and_fails(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.json", 3, **FAST)
+    done = _stress(
+        config,
+        tmp_path / "run",
+        "--duration",
+        "5",
+        "--loss",
+        "0.2",
+        "--seed",
+        "3",
+        "--no-repair",
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = _report(done.stdout)
+    assert report["validity"] == "VIOLATED"
+    assert "INVARIANTS VIOLATED" in done.stdout
+    replay = next(ln for ln in done.stdout.splitlines() if ln.startswith("replay the schedule"))
+    assert "--no-repair" in replay and "--seed 3" in replay
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(3600)
+def test_half_an_hour_on_eight_nodes(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.json", 8, links="squares", **FAST)
+    done = _stress(config, tmp_path / "run", "--duration", "1800", *NEMESIS, timeout=3500)
+    assert done.returncode == 0, done.stdout[-5000:] + done.stderr[-5000:]
