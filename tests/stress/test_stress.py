@@ -57,6 +57,8 @@ def test_a_cluster_under_the_nemesis_keeps_every_invariant(
     for name in ("cut", "channels", "states", "conservation"):
         assert report.get(f"snapshot {name}") == "held", done.stdout
     assert report["quiescence"] == "held"
+    network = next(ln for ln in done.stdout.splitlines() if ln.strip().startswith("network"))
+    assert "namespace" in network or "loopback" in network
 
     # The faults really happened: kills, partitions and injected frame faults.
     nemesis = [orjson.loads(line) for line in (run_dir / "nemesis.jsonl").read_bytes().splitlines()]

@@ -104,6 +104,7 @@ def test_bad_stress_flags_name_the_flag() -> None:
         (["--variant", "chandy"], "--variant"),
         (["--seed", "-1"], "--seed"),
         (["--rate", "0"], "--rate"),
+        (["--netns", "maybe"], "--netns"),
     ]
     for args, flag in cases:
         result = runner.invoke(app, ["stress", "--config", "configs/local3.json", *args])

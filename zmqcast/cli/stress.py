@@ -13,7 +13,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from zmqcast.check.logs import LogError
-from zmqcast.cli.errors import check_probability, fail
+from zmqcast.cli.errors import check_choice, check_probability, fail
 from zmqcast.cli.node import _load, snapshot_variants
 from zmqcast.config import ClusterConfig, ConfigError
 from zmqcast.core.config import ChannelMode
@@ -48,6 +48,10 @@ def stress(
     chat_rate: Annotated[float, typer.Option(help="Chat multicasts per second per node.")] = 10.0,
     seed: Annotated[int, typer.Option(help="Seed of the nemesis, workload and faults.")] = 0,
     run_dir: Annotated[Path | None, typer.Option(help="Where the run's files go.")] = None,
+    netns: Annotated[
+        str,
+        typer.Option(help="on: a network namespace per node (needs root); off; auto: if possible."),
+    ] = "auto",
     no_repair: Annotated[
         bool,
         typer.Option(
@@ -75,6 +79,7 @@ def stress(
         fail("--chat-rate", f"must be in [0, 10000] per second, got {chat_rate:g}")
     if seed < 0:
         fail("--seed", f"must not be negative, got {seed}")
+    check_choice("--netns", netns, ("auto", "on", "off"))
     if no_repair:
         cfg = _as_lossy(cfg)
     variants = tuple(v.value for v in snapshot_variants(cfg, variant))
@@ -94,6 +99,7 @@ def stress(
         rate=rate,
         chat_rate=chat_rate,
         no_repair=no_repair,
+        netns=netns,
     )
     typer.echo(
         f"stress: {len(cfg.ids)} nodes, {cfg.core.mode.value} channels, "
@@ -168,6 +174,7 @@ def report_lines(report: StressReport) -> list[str]:
     lines = [
         f"{o.run_dir}: {report.nodes} nodes, {report.mode} channels, "
         f"{report.elapsed:.1f} s in all ({o.duration:g} s under the nemesis)",
+        f"  network     {report.network}",
         f"  traffic     {report.multicasts} multicast, {report.delivered} delivered, "
         f"{report.transfers} transfers, {report.frames_sent} frames sent, "
         f"{report.retransmits} items retransmitted",
@@ -204,6 +211,8 @@ def replay_command(o: StressOptions) -> str:
     args += ["--snapshot-every", f"{o.snapshot_every:g}"]
     args += ["--variant", o.variants[0] if len(o.variants) == 1 else "all"]
     args += ["--rate", f"{o.rate:g}", "--chat-rate", f"{o.chat_rate:g}", "--seed", str(o.seed)]
+    if o.netns != "auto":
+        args += ["--netns", o.netns]
     if o.no_repair:
         args.append("--no-repair")
     return shlex.join(args)

@@ -25,7 +25,7 @@ from zmqcast.config import FAULT_KINDS, ClusterConfig
 from zmqcast.core.bank import OPENING_BALANCE, Bank
 from zmqcast.core.config import ChannelMode
 from zmqcast.core.events import Event, Outputs, SnapshotFile
-from zmqcast.core.frames import Frame
+from zmqcast.core.frames import Data, Frame
 from zmqcast.core.ledger import Ledger
 from zmqcast.core.node import NodeCore
 from zmqcast.core.snapshot import DEFAULT_VARIANT, Variant
@@ -340,6 +340,9 @@ class NodeRuntime:
                 now = time.monotonic()
                 if frames:
                     self._apply(self.core.receive_many(frames, now))
+                    if done_at is not None and any(type(f) is Data for f in frames):
+                        # A peer still (re)sends to us: it may need our acks.
+                        done_at = now
                 if now >= self.core.next_deadline():
                     self._apply(self.core.tick(now))
                 for f in self.faults.due(now):
@@ -609,7 +612,17 @@ class NodeRuntime:
 
     def _auto_done(self) -> bool:
         others = set(self.cfg.ids) - {self.id}
-        return self.sent_script and others <= self.delivered_from and self._idle()
+        if not (self.sent_script and others <= self.delivered_from):
+            return False
+        if self._idle():
+            return True
+        # A peer that finished its script may stop before our last
+        # retransmission reaches it; once every peer still holding items of
+        # ours has gone silent, waiting longer cannot help.
+        suspected = self.core.detector.suspected
+        return all(
+            s.unreleased == 0 or suspected.get(p, False) for p, s in self.core.senders.items()
+        )
 
     def _idle(self) -> bool:
         """Nothing this node sent is still unreleased."""

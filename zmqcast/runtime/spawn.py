@@ -17,15 +17,23 @@ def node_command(config: Path, node_id: str, run_dir: Path, args: Sequence[str])
 
 
 def spawn_node(
-    config: Path, node_id: str, run_dir: Path, args: Sequence[str], log: IO[bytes]
+    config: Path,
+    node_id: str,
+    run_dir: Path,
+    args: Sequence[str],
+    log: IO[bytes],
+    prefix: Sequence[str] = (),
 ) -> subprocess.Popen[bytes]:
     """Start one node in its own session, its output going to ``log``.
+
+    ``prefix`` goes before the command, e.g. ``ip netns exec NS`` to run the
+    node in a network namespace of its own.
 
     Its own session keeps a terminal's Ctrl-C from reaching it directly: the
     parent forwards it, once, as SIGTERM (see :mod:`zmqcast.cli.procs`).
     """
     return subprocess.Popen(
-        node_command(config, node_id, run_dir, args),
+        [*prefix, *node_command(config, node_id, run_dir, args)],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

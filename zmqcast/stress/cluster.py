@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -89,12 +89,19 @@ class Cluster:
     """Starts, kills and restarts the node processes of one run."""
 
     def __init__(
-        self, cfg: ClusterConfig, config_path: Path, run_dir: Path, node_args: Sequence[str]
+        self,
+        cfg: ClusterConfig,
+        config_path: Path,
+        run_dir: Path,
+        node_args: Sequence[str],
+        prefix: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
+        """``prefix`` maps a node to what its command runs under (a namespace)."""
         self.cfg = cfg
         self.config_path = config_path
         self.run_dir = run_dir
         self.node_args = list(node_args)
+        self.prefix = dict(prefix or {})
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
         self._logs: dict[str, IO[bytes]] = {}
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
@@ -106,7 +113,9 @@ class Cluster:
         log = self._logs.get(node)
         if log is None:
             log = self._logs[node] = (self.run_dir / "logs" / f"{node}.log").open("ab")
-        self.procs[node] = spawn_node(self.config_path, node, self.run_dir, self.node_args, log)
+        self.procs[node] = spawn_node(
+            self.config_path, node, self.run_dir, self.node_args, log, self.prefix.get(node, ())
+        )
 
     def kill(self, node: str) -> None:
         """``kill -9``: no shutdown, no flush, no ``stop`` event."""

@@ -33,6 +33,7 @@ from zmqcast.check.snapshot import SnapshotVerdict, check_snapshots, load_snapsh
 from zmqcast.config import ClusterConfig, load_config
 from zmqcast.fsutil import write_atomic
 from zmqcast.stress.cluster import Cluster
+from zmqcast.stress.netns import NetnsLab, unavailable
 from zmqcast.stress.schedule import Action, Plan, blocked_peers, build_schedule
 
 POLL_EVERY = 0.5
@@ -66,6 +67,8 @@ class StressOptions:
     settle_limit: float = 60.0
     no_repair: bool = False
     """Debug: run ``lossy`` channels while checking as if they repaired losses."""
+    netns: str = "auto"
+    """``on``: a network namespace per node (root only); ``auto``: if possible."""
 
 
 @dataclass
@@ -99,14 +102,19 @@ class StressReport:
     verdicts: list[SnapshotVerdict] = field(default_factory=list)
     invariants: list[InvariantResult] = field(default_factory=list)
     correct_nodes: int = 0
+    network: str = "loopback"
 
     @property
     def ok(self) -> bool:
         return all(r.held for r in self.invariants)
 
 
-def effective_config(options: StressOptions) -> tuple[ClusterConfig, Path]:
+def effective_config(
+    options: StressOptions, hosts: Mapping[str, str] | None = None
+) -> tuple[ClusterConfig, Path]:
     """Write ``RUN_DIR/config.json``: the user's config with the run's faults.
+
+    ``hosts`` replaces node addresses (each node's namespace address).
 
     Raises ``ConfigError`` (from loading the user's config) or ``OSError``.
     """
@@ -117,6 +125,8 @@ def effective_config(options: StressOptions) -> tuple[ClusterConfig, Path]:
     data["faults"] = faults
     if options.no_repair:
         data["channel"] = "lossy"
+    for entry in data["nodes"]:
+        entry["host"] = (hosts or {}).get(entry["id"], entry["host"])
     path = options.run_dir / "config.json"
     write_atomic(path, orjson.dumps(data, option=orjson.OPT_INDENT_2))
     return load_config(path), path
@@ -131,7 +141,25 @@ class StressRun:
         self.options = options
         self.on_progress = on_progress or (lambda _p: None)
         options.run_dir.mkdir(parents=True, exist_ok=True)
-        self.cfg, self.config_path = effective_config(options)
+        self.lab: NetnsLab | None = None
+        self.network = "loopback"
+        why = unavailable() if options.netns != "off" else "--netns off"
+        if why is not None and options.netns == "on":
+            raise RuntimeError(f"--netns on, but namespaces cannot be used: {why}")
+        nodes = load_config(options.config).ids
+        hosts: Mapping[str, str] | None = None
+        if why is None:
+            self.lab = NetnsLab(nodes)
+            hosts = self.lab.setup()
+            self.network = f"a network namespace per node, bridges {self.lab.prefix}a/b"
+        else:
+            self.network = f"shared loopback ({why})"
+        try:
+            self.cfg, self.config_path = effective_config(options, hosts)
+        except BaseException:
+            if self.lab is not None:
+                self.lab.teardown()
+            raise
         self.plan = Plan(
             nodes=tuple(self.cfg.ids),
             duration=options.duration,
@@ -200,8 +228,18 @@ class StressRun:
     # ------------------------------------------------------------- phases
     def run(self) -> StressReport:
         """Start, play the nemesis, settle, stop, and check."""
-        cluster = Cluster(self.cfg, self.config_path, self.options.run_dir, self._node_args())
-        self._log({"action": "plan", "schedule": [a.describe() for a in self.schedule]})
+        lab = self.lab
+        prefix = {n: lab.wrap(n, []) for n in self.cfg.ids} if lab is not None else None
+        cluster = Cluster(
+            self.cfg, self.config_path, self.options.run_dir, self._node_args(), prefix
+        )
+        self._log(
+            {
+                "action": "plan",
+                "network": self.network,
+                "schedule": [a.describe() for a in self.schedule],
+            }
+        )
         try:
             for node in self.cfg.ids:
                 cluster.start(node)
@@ -212,6 +250,8 @@ class StressRun:
         finally:
             cluster.close()
             self._nemesis_log.close()
+            if lab is not None:
+                lab.teardown()
         return self._check()
 
     def _wait_connected(self, cluster: Cluster) -> None:
@@ -257,9 +297,13 @@ class StressRun:
             self.sides = action.sides
             self.progress.partitions += 1
             self._set_blocked(cluster, outcome)
+            if self.lab is not None:
+                self.lab.partition(action.sides)
         elif action.kind == "heal":
             self.sides = ()
             self._set_blocked(cluster, outcome)
+            if self.lab is not None:
+                self.lab.heal()
         elif action.kind == "snapshot":
             if cluster.up(action.node):
                 rid = cluster.lanes[action.node].send("snapshot", variant=action.variant)
@@ -282,6 +326,8 @@ class StressRun:
         """Stop the faults and the workload, then wait until everything is repaired."""
         self.progress.phase = "settling"
         self.sides = ()
+        if self.lab is not None:
+            self.lab.heal()
         for node in self.cfg.ids:
             if not cluster.up(node):
                 cluster.start(node)
@@ -325,6 +371,7 @@ class StressRun:
         mode = self.cfg.core.mode.value
         report = StressReport(o, len(self.cfg.ids), mode)
         report.elapsed = time.monotonic() - self._t0
+        report.network = self.network
         events = read_events(o.run_dir)
         # With --no-repair the channels lose data, yet we check as if they did
         # not: that is the point of the switch.
