@@ -21,6 +21,7 @@ from zmqcast.cli import app
 from zmqcast.cli.check import check_run
 from zmqcast.config import load_config
 from zmqcast.runtime.admin import AdminClient
+from zmqcast.stress.cluster import Cluster
 
 FAST = {"timeouts": {"rto": 0.05, "rto_max": 0.5, "heartbeat": 0.2, "suspect_after": 1.0}}
 
@@ -147,3 +148,18 @@ def test_a_killed_bank_node_reopens_at_its_logged_balance(tmp_path: Path) -> Non
             balance += e["amount"] if e["kind"] == "app_recv" else -e["amount"]
     assert opens[1]["balance"] == balance
     assert check_run(run_dir)
+
+
+def test_the_stress_cluster_tells_a_crash_from_a_kill(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.json", 2, **FAST)
+    # A flag the node refuses: it exits with status 2 at once, as a crash would.
+    cluster = Cluster(load_config(config), config, tmp_path / "run", ["--chat-rate", "-5"])
+    try:
+        cluster.start("P1")
+        cluster.start("P2")
+        cluster.kill("P2")
+        wait_until(lambda: bool(cluster.check_exits() or cluster.crashed), 20, "P1 to exit")
+        assert cluster.crashed == [("P1", 2)]
+        assert cluster.check_exits() == []  # reported once
+    finally:
+        cluster.close()

@@ -68,8 +68,8 @@ def test_node_survives_ten_thousand_garbage_frames(tmp_path: Path) -> None:
 
         ctx = zmq.Context()
         attacker = ctx.socket(zmq.DEALER)
-        # A second connection claiming a connected peer's identity is discarded
-        # by the ROUTER itself, so the attacker uses an identity of its own.
+        # An identity of its own: claiming P2's would take P2's connection over
+        # (ROUTER_HANDOVER), which this test is not about.
         attacker.setsockopt(zmq.IDENTITY, b"intruder")
         attacker.setsockopt(zmq.LINGER, 2000)
         attacker.connect(f"tcp://127.0.0.1:{ports[0]}")

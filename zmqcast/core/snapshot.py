@@ -331,6 +331,10 @@ class SnapshotLayer:
         if parsed is None:
             return True  # never start anything for a malformed id
         initiator, inc, k = parsed
+        if initiator == self.id and inc != self.inc:
+            # Started by an earlier incarnation of ours, which died with it:
+            # its items were only resent to us.
+            return True
         seen = self._seen.get((initiator, inc))
         return seen is not None and k in seen
 

@@ -148,7 +148,9 @@ class NodeRuntime:
         ):
             core_cfg = dataclasses.replace(core_cfg, sender_log=True)
         self.transport = Transport(
-            node_id, me.endpoint, {p: cfg.node(p).endpoint for p in out_peers}
+            node_id,
+            me.endpoint,
+            {p: cfg.node(p).endpoint for p in out_peers},
         )
         self.core = NodeCore(
             node_id,

@@ -41,6 +41,7 @@ class Lane:
         self.sock.setsockopt(zmq.IMMEDIATE, 1)
         self.sock.setsockopt(zmq.RECONNECT_IVL, 50)
         self.sock.setsockopt(zmq.RECONNECT_IVL_MAX, 200)
+        self.sock.setsockopt(zmq.CONNECT_TIMEOUT, 2000)
         self.sock.connect(endpoint)
         self.next_id = 0
 
@@ -103,6 +104,10 @@ class Cluster:
         self.node_args = list(node_args)
         self.prefix = dict(prefix or {})
         self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.killed: set[str] = set()
+        """Nodes down because the nemesis killed them (and not restarted yet)."""
+        self.crashed: list[tuple[str, int]] = []
+        """(node, exit status) of every process that ended without being killed."""
         self._logs: dict[str, IO[bytes]] = {}
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.lanes = {n: Lane(self.ctx, n, cfg.node(n).endpoint) for n in cfg.ids}
@@ -110,6 +115,7 @@ class Cluster:
 
     def start(self, node: str) -> None:
         """Start (or restart) ``node`` as a new process, so a new incarnation."""
+        self.killed.discard(node)
         log = self._logs.get(node)
         if log is None:
             log = self._logs[node] = (self.run_dir / "logs" / f"{node}.log").open("ab")
@@ -122,6 +128,18 @@ class Cluster:
         proc = self.procs[node]
         proc.kill()
         proc.wait()
+        self.killed.add(node)
+
+    def check_exits(self) -> list[str]:
+        """Note nodes that ended on their own (a crash); return them."""
+        gone = []
+        for node, proc in self.procs.items():
+            code = proc.poll()
+            if code is not None and node not in self.killed:
+                self.crashed.append((node, code))
+                self.killed.add(node)  # reported once; restarted at settle
+                gone.append(node)
+        return gone
 
     def up(self, node: str) -> bool:
         return self.procs[node].poll() is None

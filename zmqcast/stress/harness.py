@@ -175,6 +175,7 @@ class StressRun:
         self.status: dict[tuple[str, int], dict[str, Any]] = {}
         """Latest status of every incarnation seen, for counters of killed ones."""
         self.unsettled: list[str] = []
+        self.crashed: list[tuple[str, int]] = []
         self._nemesis_log = (options.run_dir / "nemesis.jsonl").open("ab")
         self._t0 = time.monotonic()
 
@@ -203,6 +204,8 @@ class StressRun:
 
     def _poll(self, cluster: Cluster) -> dict[str, dict[str, Any]]:
         """Ask every running node for its status; the answers that came in time."""
+        for node in cluster.check_exits():
+            self._log({"action": "crashed", "node": node})
         ids: dict[str, int] = {}
         for node, lane in cluster.lanes.items():
             if cluster.up(node):
@@ -246,6 +249,7 @@ class StressRun:
             self._wait_connected(cluster)
             self._play(cluster)
             self._settle(cluster)
+            self.crashed = list(cluster.crashed)
             self._stop(cluster)
         finally:
             cluster.close()
@@ -389,6 +393,16 @@ class StressRun:
                 f"still repairing after {o.settle_limit:g} s: {', '.join(self.unsettled)}"
                 if self.unsettled
                 else "",
+            )
+        )
+        crashed = ", ".join(f"{n} (exit status {c})" for n, c in self.crashed)
+        report.invariants.append(
+            InvariantResult(
+                "no-unexpected-exit",
+                not self.crashed,
+                len(self.cfg.ids),
+                len(self.crashed),
+                f"ended without being killed: {crashed}; see RUN_DIR/logs" if crashed else "",
             )
         )
         _count(report, events, self.status)

@@ -117,12 +117,20 @@ class NetnsLab:
 
     def heal(self) -> None:
         """Bring every moved veth back to the main bridge."""
+        if not self._moved:
+            return
         for node in self._moved:
             _ip("ip", "link", "set", self.host_if[node], "master", self.bridge)
             subprocess.run(
                 ["ip", "route", "del", f"{self.address[node]}/32"], capture_output=True, check=False
             )
         self._moved.clear()
+        # Address resolution that failed across the cut is cached as failed
+        # for tens of seconds; forget it so traffic resumes at once.
+        for ns in self.ns.values():
+            subprocess.run(
+                ["ip", "-n", ns, "neigh", "flush", "all"], capture_output=True, check=False
+            )
 
     def teardown(self) -> None:
         """Remove namespaces (their veths go with them) and the bridge; never raises."""
