@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from zmqcast.cli.bank import bank
+from zmqcast.cli.bench import bench
 from zmqcast.cli.check import check
 from zmqcast.cli.node import launch, node
 from zmqcast.cli.sim import sim
@@ -25,6 +26,7 @@ app.command()(check)
 app.command()(bank)
 app.command()(snapshot)
 app.command()(stress)
+app.command()(bench)
 
 
 @app.callback()

@@ -20,6 +20,7 @@ from zmqcast.cli.errors import check_probability, fail
 from zmqcast.cli.procs import supervised
 from zmqcast.config import ClusterConfig, ConfigError, load_config
 from zmqcast.core.snapshot import DEFAULT_VARIANT, Variant
+from zmqcast.runtime.benchload import BenchLoad
 from zmqcast.runtime.node import NodeRuntime
 from zmqcast.runtime.spawn import node_command
 from zmqcast.runtime.workload import BankPlan
@@ -129,6 +130,13 @@ def node(
     chat_rate: Annotated[
         float, typer.Option(help="Multicast generated chat lines at this rate per second.")
     ] = 0.0,
+    bench_send: Annotated[
+        int, typer.Option(help="Benchmark: multicast this many messages as fast as possible.")
+    ] = 0,
+    bench_size: Annotated[int, typer.Option(help="Benchmark: message size in bytes.")] = 64,
+    bench_expect: Annotated[
+        int, typer.Option(help="Benchmark: deliveries to expect (report on exit).")
+    ] = 0,
 ) -> None:
     """Run one node. Each line typed on stdin is multicast; deliveries are printed.
 
@@ -141,6 +149,13 @@ def node(
     plan = bank_plan(cfg, rate, duration, snapshot_every, variant) if bank else None
     if not 0 <= chat_rate <= 100_000:
         fail("--chat-rate", f"must be in [0, 100000] per second, got {chat_rate:g}")
+    if bench_send < 0 or bench_expect < 0:
+        fail("--bench-send", "counts must not be negative")
+    if not 8 <= bench_size <= cfg.max_frame_bytes // 2:
+        fail("--bench-size", f"must be in [8, {cfg.max_frame_bytes // 2}] bytes, got {bench_size}")
+    bench = None
+    if bench_send or bench_expect:
+        bench = BenchLoad(send=bench_send, size=bench_size, expect=bench_expect)
     try:
         runtime = NodeRuntime(
             cfg,
@@ -151,6 +166,7 @@ def node(
             json_output=json,
             bank=plan,
             chat_rate=chat_rate,
+            bench=bench,
         )
     except zmq.ZMQError as exc:
         fail(f"--id {node_id}", f"cannot use {me.endpoint}: {exc.strerror}")

@@ -31,6 +31,7 @@ from zmqcast.core.node import NodeCore
 from zmqcast.core.snapshot import DEFAULT_VARIANT, Variant
 from zmqcast.fsutil import write_atomic
 from zmqcast.runtime.admin import ADMIN_PREFIX, AdminError, Request, decode_request, encode_reply
+from zmqcast.runtime.benchload import BenchLoad
 from zmqcast.runtime.faults import FaultInjector
 from zmqcast.runtime.ledger import read_ledger
 from zmqcast.runtime.transport import Transport, decode_from
@@ -123,6 +124,7 @@ class NodeRuntime:
         out: TextIO | None = None,
         bank: BankPlan | None = None,
         chat_rate: float = 0.0,
+        bench: BenchLoad | None = None,
     ) -> None:
         self.cfg = cfg
         self.id = node_id
@@ -192,6 +194,9 @@ class NodeRuntime:
         self.workload_on = True
         """False once an admin ``workload`` request stopped transfers and chat."""
         self.chat_rate = chat_rate
+        self.bench = bench
+        """Benchmark workload (``--bench-send``/``--bench-expect``); quiet console."""
+        self._released_at: float | None = None
         self._chat_rng = random.Random(f"chat:{seed}")
         self._next_chat = float("inf")
         self.multicasts = 0
@@ -228,9 +233,13 @@ class NodeRuntime:
         for frame in outputs.frames:
             self._inject(frame)
         self.delivered += len(outputs.deliveries)
+        if self.bench is not None:
+            now = time.monotonic()
+            for d in outputs.deliveries:
+                self.bench.note_delivery(d.body, now)
         for d in outputs.deliveries:
             self.delivered_from.add(d.origin)
-            if not self.json_output:
+            if not self.json_output and self.bench is None:
                 text = d.body.decode("utf-8", "replace")
                 self._line(d.lamport, f"Delivered: {text} | from={d.origin}")
         for f in outputs.files:
@@ -324,6 +333,8 @@ class NodeRuntime:
                         break
                 if self.chat_rate > 0:
                     self._chat_step(now)
+                if self.bench is not None:
+                    self._bench_step(now)
                 if self.schedule is not None:
                     finished = self._bank_step(now)
                     if finished is not None:
@@ -351,6 +362,10 @@ class NodeRuntime:
                     self.transport.send(f)
             reason = "signal" if self.stopping else ("done" if status == 0 else "timeout")
             self._log_events([self._stop_event(reason)])
+            if self.bench is not None:
+                record = self.bench.summary(self.id, self.transport.sent_frames, self._released_at)
+                self.out.write("BENCH " + orjson.dumps(record).decode() + "\n")
+                self.out.flush()
         finally:
             self.transport.close()
             self.log.close()
@@ -482,6 +497,30 @@ class NodeRuntime:
             self.out.write(f"[{self.id}] error: the bank run did not settle in time\n")
             return 1
         return None
+
+    def _bench_step(self, now: float) -> None:
+        """Send what the benchmark still has to; say ``BENCH-DONE`` once finished.
+
+        A node is finished when everything it sent is released and it has
+        every delivery it expects. It keeps running (its peers may still need
+        its acks and relays) until the driver stops it with SIGTERM.
+        """
+        bench = self.bench
+        assert bench is not None
+        core = self.core
+        if bench.sending and all(s.connected for s in core.senders.values()):
+            while bench.sending and core.can_multicast():
+                t = time.monotonic()
+                self._apply(core.multicast(bench.body(t), t))
+                self.multicasts += 1
+                bench.note_send(t)
+        if bench.send and not bench.sending and self._released_at is None and self._idle():
+            self._released_at = now
+        released = not bench.send or self._released_at is not None
+        if not bench.done and not bench.sending and bench.received_all and released:
+            bench.done = True
+            self.out.write("BENCH-DONE\n")
+            self.out.flush()
 
     def _chat_step(self, now: float) -> None:
         """Multicast chat lines at ``chat_rate`` per second while the workload runs."""

@@ -1,0 +1,59 @@
+"""`zmqcast bench`: a smoke run of every scenario at tiny sizes, so the benchmark
+cannot rot; its figures are not judged here (that is not what CI is for)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from tests.integration.cluster import zmqcast_cmd
+from zmqcast.bench.stats import median, percentile
+from zmqcast.cli import app
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("scenario", ["raw", "channel", "multicast", "all-to-all"])
+def test_every_scenario_runs_and_reports_its_ratio(scenario: str) -> None:
+    done = subprocess.run(
+        zmqcast_cmd("bench", scenario, "--messages", "300", "--repeat", "2", "--json"),
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    record = orjson.loads(done.stdout.strip().splitlines()[-1])
+    assert record["scenario"] == scenario and record["repeat"] == 2
+    metrics = {m["name"]: m for m in record["metrics"]}
+    raw = metrics["raw frames/s"]
+    assert raw["runs"] == 2 and raw["min"] <= raw["median"] <= raw["max"] and raw["min"] > 0
+    if scenario != "raw":
+        ours = metrics[f"{scenario} delivered/s"]
+        assert ours["median"] > 0
+        assert record["ratio_to_raw"] == pytest.approx(ours["median"] / raw["median"], rel=1e-3)
+        assert metrics["frames per delivery"]["median"] >= 1.0
+
+
+def test_bad_bench_flags_name_the_flag() -> None:
+    runner = CliRunner()
+    for args, flag in [
+        (["nope"], "SCENARIO"),
+        (["raw", "--nodes", "1"], "--nodes"),
+        (["raw", "--messages", "1"], "--messages"),
+        (["raw", "--size", "2"], "--size"),
+        (["raw", "--repeat", "0"], "--repeat"),
+    ]:
+        result = runner.invoke(app, ["bench", *args])
+        assert result.exit_code == 2, result.output
+        assert flag in result.output and "Traceback" not in result.output
+
+
+def test_statistics_helpers() -> None:
+    assert median([3.0, 1.0, 2.0]) == 2.0
+    assert median([4.0, 1.0, 2.0, 3.0]) == 2.5
+    assert percentile([5.0, 1.0, 4.0, 2.0, 3.0], 0.5) == 3.0
+    assert percentile(list(map(float, range(1, 101))), 0.99) == 99.0
+    assert percentile([], 0.5) == 0.0

@@ -1,0 +1,1 @@
+"""``zmqcast bench``: scenarios measured side by side with their baselines."""

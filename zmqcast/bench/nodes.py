@@ -1,0 +1,159 @@
+"""zmqcast scenarios on real node processes: one or every node multicasts, all count.
+
+The cluster is a fresh mesh config on free local ports, written to a
+temporary run directory together with the nodes' event logs, as in any run.
+"""
+
+from __future__ import annotations
+
+import queue
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from zmqcast.bench.stats import percentile
+from zmqcast.runtime.spawn import node_command
+
+NODE_LIMIT = 600.0
+"""Seconds a benchmark cluster may run before it is stopped as failed."""
+
+
+def free_ports(count: int) -> list[int]:
+    """Ports the OS just handed out."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+@dataclass(frozen=True)
+class ClusterResult:
+    """One run of a multicast scenario, reduced to what the report needs."""
+
+    throughput: float
+    """Messages per second delivered at the slowest receiver."""
+    latency_p50: float
+    latency_p99: float
+    frames_per_delivery: float
+    delivered: int
+
+
+def run_cluster(nodes: int, messages: int, size: int, senders: int = 1) -> ClusterResult:
+    """Run ``nodes`` node processes; the first ``senders`` each multicast ``messages``."""
+    with tempfile.TemporaryDirectory(prefix="zmqcast-bench-") as tmp:
+        run_dir = Path(tmp)
+        ids = [f"P{i + 1}" for i in range(nodes)]
+        config = run_dir / "config.json"
+        entries = [
+            {"id": n, "host": "127.0.0.1", "port": p}
+            for n, p in zip(ids, free_ports(nodes), strict=True)
+        ]
+        config.write_bytes(orjson.dumps({"nodes": entries}))
+        expect = messages * senders
+        procs: dict[str, subprocess.Popen[str]] = {}
+        for i, node in enumerate(ids):
+            args = ["--bench-size", str(size)]
+            sending = i < senders
+            if sending:
+                args += ["--bench-send", str(messages)]
+            args += ["--bench-expect", str(expect - (messages if sending else 0))]
+            procs[node] = subprocess.Popen(
+                node_command(config, node, run_dir, args),
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+            )
+        try:
+            records = _collect(procs, ids[:senders])
+        finally:
+            for proc in procs.values():
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+    return _reduce(records, expect, senders, messages)
+
+
+def _collect(procs: dict[str, subprocess.Popen[str]], senders: list[str]) -> list[dict[str, Any]]:
+    """Wait until every node says ``BENCH-DONE``, stop them all; every BENCH record."""
+    lines: dict[str, queue.Queue[str]] = {n: queue.Queue() for n in procs}
+    outputs: dict[str, list[str]] = {n: [] for n in procs}
+
+    def pump(node: str, stream: IO[str]) -> None:
+        for line in stream:
+            lines[node].put(line)
+
+    for node, proc in procs.items():
+        assert proc.stdout is not None
+        threading.Thread(target=pump, args=(node, proc.stdout), daemon=True).start()
+    deadline = time.monotonic() + NODE_LIMIT
+    waiting = set(procs)
+    while waiting:
+        for node in list(waiting):
+            try:
+                line = lines[node].get(timeout=0.05)
+            except queue.Empty:
+                if procs[node].poll() is not None:
+                    raise RuntimeError(
+                        f"benchmark node {node} exited early:\n{''.join(outputs[node])[-2000:]}"
+                    ) from None
+                continue
+            outputs[node].append(line)
+            if line.startswith("BENCH-DONE"):
+                waiting.discard(node)
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"benchmark nodes {sorted(waiting)} did not finish in time")
+    for proc in procs.values():
+        proc.send_signal(signal.SIGTERM)
+    records = []
+    for node, proc in procs.items():
+        proc.wait(timeout=30)
+        while True:
+            try:
+                outputs[node].append(lines[node].get(timeout=2))
+            except queue.Empty:
+                break
+            if outputs[node][-1].startswith("BENCH "):
+                break
+        found = [ln for ln in outputs[node] if ln.startswith("BENCH ")]
+        if not found:
+            raise RuntimeError(f"benchmark node {node} reported nothing")
+        records.append(orjson.loads(found[-1][len("BENCH ") :]))
+    return records
+
+
+def _reduce(
+    records: list[dict[str, Any]], expect: int, senders: int, messages: int
+) -> ClusterResult:
+    start = min(r["first_send"] for r in records if r["first_send"] is not None)
+    # The slowest receiver: the one whose last expected delivery came latest.
+    receivers = [r for r in records if r["delivered"]]
+    for r in receivers:
+        want = expect - (messages if r["sent"] else 0)
+        if r["delivered"] < want:
+            raise RuntimeError(f"{r['node']} delivered {r['delivered']} of {want}")
+    end = max(r["last_delivery"] for r in receivers)
+    per_receiver = expect if senders > 1 else messages
+    throughput = per_receiver / max(end - start, 1e-9)
+    latencies = [x for r in receivers for x in r["latencies"]]
+    delivered = sum(r["delivered"] for r in records)
+    frames = sum(r["frames_sent"] for r in records)
+    return ClusterResult(
+        throughput=throughput,
+        latency_p50=percentile(latencies, 0.5),
+        latency_p99=percentile(latencies, 0.99),
+        frames_per_delivery=frames / max(delivered, 1),
+        delivered=delivered,
+    )

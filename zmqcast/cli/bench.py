@@ -1,0 +1,139 @@
+"""``zmqcast bench SCENARIO``: zmqcast against raw pyzmq, measured in the same run."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+from zmqcast.bench.nodes import free_ports, run_cluster
+from zmqcast.bench.raw import raw_rtt, raw_throughput
+from zmqcast.bench.stats import median
+from zmqcast.cli.errors import check_choice, fail
+
+SCENARIOS = ("raw", "channel", "multicast", "all-to-all")
+RTT_ROUNDS = 2000
+
+
+@dataclass
+class Metric:
+    """Samples of one figure over the repeats."""
+
+    name: str
+    unit: str
+    samples: list[float] = field(default_factory=list)
+
+    def record(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "unit": self.unit,
+            "median": median(self.samples),
+            "min": min(self.samples, default=0.0),
+            "max": max(self.samples, default=0.0),
+            "runs": len(self.samples),
+        }
+
+
+def bench(
+    scenario: Annotated[str, typer.Argument(help=f"One of: {', '.join(SCENARIOS)}.")],
+    nodes: Annotated[int, typer.Option(help="Cluster size (multicast, all-to-all).")] = 3,
+    messages: Annotated[int, typer.Option(help="Messages per sender per run.")] = 20_000,
+    size: Annotated[int, typer.Option(help="Payload bytes.")] = 64,
+    repeat: Annotated[int, typer.Option(help="Runs; medians are reported.")] = 3,
+    json: Annotated[bool, typer.Option("--json", help="One JSON record on stdout.")] = False,
+) -> None:
+    """Run SCENARIO and its raw pyzmq baseline REPEAT times; report medians and ratios."""
+    check_choice("SCENARIO", scenario, SCENARIOS)
+    if not 2 <= nodes <= 64:
+        fail("--nodes", f"must be in [2, 64], got {nodes}")
+    if not 10 <= messages <= 10_000_000:
+        fail("--messages", f"must be in [10, 10000000], got {messages}")
+    if not 8 <= size <= 1 << 19:
+        fail("--size", f"must be in [8, 524288] bytes, got {size}")
+    if not 1 <= repeat <= 100:
+        fail("--repeat", f"must be in [1, 100], got {repeat}")
+    if scenario == "channel":
+        nodes = 2
+    raw = Metric("raw frames/s", "1/s")
+    rtt50 = Metric("raw rtt p50", "s")
+    rtt99 = Metric("raw rtt p99", "s")
+    ours: list[Metric] = []
+    if scenario != "raw":
+        ours = [
+            Metric(f"{scenario} delivered/s", "1/s"),
+            Metric("send-to-deliver p50", "s"),
+            Metric("send-to-deliver p99", "s"),
+            Metric("frames per delivery", "1"),
+        ]
+    senders = nodes if scenario == "all-to-all" else 1
+
+    def one_run() -> None:
+        ports = free_ports(2)
+        raw.samples.append(raw_throughput(f"tcp://127.0.0.1:{ports[0]}", messages, size))
+        p50, p99 = raw_rtt(f"tcp://127.0.0.1:{ports[1]}", min(RTT_ROUNDS, messages), size)
+        rtt50.samples.append(p50)
+        rtt99.samples.append(p99)
+        if ours:
+            result = run_cluster(nodes, messages, size, senders)
+            for metric, value in zip(
+                ours,
+                (
+                    result.throughput,
+                    result.latency_p50,
+                    result.latency_p99,
+                    result.frames_per_delivery,
+                ),
+                strict=True,
+            ):
+                metric.samples.append(value)
+
+    _with_progress(scenario, repeat, one_run, quiet=json)
+    metrics = [raw, rtt50, rtt99, *ours]
+    ratio = median(ours[0].samples) / median(raw.samples) if ours else 1.0
+    record = {
+        "scenario": scenario,
+        "nodes": nodes if scenario != "raw" else 2,
+        "messages": messages,
+        "size": size,
+        "repeat": repeat,
+        "metrics": [m.record() for m in metrics],
+        "ratio_to_raw": round(ratio, 4),
+    }
+    if json:
+        typer.echo(orjson.dumps(record).decode())
+        return
+    typer.echo(
+        f"{scenario}: {record['nodes']} nodes, {messages} messages of {size} bytes, "
+        f"median of {repeat} runs (min - max)"
+    )
+    for m in metrics:
+        typer.echo(f"  {m.name:<26} {_fmt(m)}")
+    if ours:
+        typer.echo(f"  {'ratio to raw frames/s':<26} {ratio:.3f}")
+
+
+def _fmt(m: Metric) -> str:
+    r = m.record()
+    if m.unit == "s":
+        return f"{r['median'] * 1e6:10.0f} us  ({r['min'] * 1e6:.0f} - {r['max'] * 1e6:.0f})"
+    if m.unit == "1":
+        return f"{r['median']:10.3f}     ({r['min']:.3f} - {r['max']:.3f})"
+    return f"{r['median']:10.0f} /s  ({r['min']:.0f} - {r['max']:.0f})"
+
+
+def _with_progress(scenario: str, repeat: int, run: Callable[[], None], quiet: bool) -> None:
+    with Progress(
+        TextColumn(f"[bold]bench {scenario}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        transient=True,
+        disable=quiet,
+    ) as progress:
+        task = progress.add_task("runs", total=repeat)
+        for _ in range(repeat):
+            run()
+            progress.advance(task)
