@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,18 +16,7 @@ from typing import Any
 import orjson
 
 from zmqcast.cli.check import load_events
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports the OS just handed out, so parallel runs never collide."""
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+from zmqcast.runtime.spawn import free_ports
 
 
 def write_config(path: Path, count: int, **extra: Any) -> Path:

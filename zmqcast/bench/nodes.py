@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import queue
 import signal
-import socket
 import subprocess
 import tempfile
 import threading
@@ -20,22 +19,10 @@ from typing import IO, Any
 import orjson
 
 from zmqcast.bench.stats import percentile
-from zmqcast.runtime.spawn import node_command
+from zmqcast.runtime.spawn import free_ports, node_command
 
 NODE_LIMIT = 600.0
 """Seconds a benchmark cluster may run before it is stopped as failed."""
-
-
-def free_ports(count: int) -> list[int]:
-    """Ports the OS just handed out."""
-    socks = [socket.socket() for _ in range(count)]
-    try:
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,11 @@ import orjson
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-from zmqcast.bench.nodes import free_ports, run_cluster
+from zmqcast.bench.nodes import run_cluster
 from zmqcast.bench.raw import raw_rtt, raw_throughput
 from zmqcast.bench.stats import median
 from zmqcast.cli.errors import check_choice, fail
+from zmqcast.runtime.spawn import free_ports
 
 SCENARIOS = ("raw", "channel", "multicast", "all-to-all")
 RTT_ROUNDS = 2000

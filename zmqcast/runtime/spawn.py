@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
+
+
+def free_ports(count: int) -> list[int]:
+    """Local ports the OS just handed out, for a cluster on 127.0.0.1."""
+    socks = [socket.socket() for _ in range(count)]
+    try:
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
 
 
 def node_command(config: Path, node_id: str, run_dir: Path, args: Sequence[str]) -> list[str]:
