@@ -34,7 +34,7 @@ def test_every_scenario_runs_and_reports_its_ratio(scenario: str) -> None:
         ours = metrics[f"{scenario} delivered/s"]
         assert ours["median"] > 0
         assert record["ratio_to_raw"] == pytest.approx(ours["median"] / raw["median"], rel=1e-3)
-        assert metrics["frames per delivery"]["median"] >= 1.0
+        assert 0 < metrics["frames per delivery"]["median"] < 10
 
 
 def test_bad_bench_flags_name_the_flag() -> None:

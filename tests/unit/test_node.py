@@ -163,3 +163,18 @@ def test_retained_replay_store_capped_at_window() -> None:
     net = Net("mesh", 2, CoreConfig(window=2))
     chatter(net, 6)
     assert all(core.footprint().retained == 2 * 2 for core in net.cores.values())
+
+
+def test_a_batch_shares_frames_stops_at_the_window_and_delivers_in_order() -> None:
+    net = Net("mesh", 3, CoreConfig(window=100, max_batch=16))
+    p1 = net.cores["P1"]
+    bodies = [f"m{i}".encode() for i in range(150)]
+    taken, out = p1.multicast_batch(bodies, net.now)
+    assert taken == 100  # the window, not the 150 offered
+    data = [f for f in out.frames if f.kind == "data"]
+    # 100 items to each of two peers, 16 to a frame: 7 frames per peer.
+    assert len(data) == 14
+    net.absorb("P1", out)
+    net.pump()
+    for node in ("P2", "P3"):
+        assert [d.body for d in net.delivered[node]] == bodies[:100]

@@ -208,12 +208,12 @@ class NodeRuntime:
     def _log_events(self, events: list[Event]) -> None:
         if not events:
             return
-        wall = time.time()
+        wall = round(time.time(), 3)
         chunks = []
+        dumps, newline = orjson.dumps, orjson.OPT_APPEND_NEWLINE
         for ev in events:
-            ev["wall"] = round(wall, 3)
-            chunks.append(orjson.dumps(ev))
-            chunks.append(b"\n")
+            ev["wall"] = wall
+            chunks.append(dumps(ev, option=newline))
             if self.json_output:
                 self.out.write(orjson.dumps(ev).decode() + "\n")
             elif self.verbose and ev["kind"] in CHANNEL_KINDS:
@@ -511,9 +511,12 @@ class NodeRuntime:
         if bench.sending and all(s.connected for s in core.senders.values()):
             while bench.sending and core.can_multicast():
                 t = time.monotonic()
-                self._apply(core.multicast(bench.body(t), t))
-                self.multicasts += 1
-                bench.note_send(t)
+                want = min(bench.send - bench.sent, self.cfg.core.max_batch)
+                taken, outputs = core.multicast_batch([bench.body(t)] * want, t)
+                self._apply(outputs)
+                self.multicasts += taken
+                for _ in range(taken):
+                    bench.note_send(t)
         if bench.send and not bench.sending and self._released_at is None and self._idle():
             self._released_at = now
         released = not bench.send or self._released_at is not None
