@@ -44,7 +44,8 @@ def test_kill_9_and_restart_under_loss_every_correct_node_agrees(tmp_path: Path)
         for n in ("P1", "P3"):
             nodes[n].wait_for_all(_expect(n, during), timeout=60)
         # The survivors notice the silent peer through the heartbeat.
-        nodes["P1"].wait_for("suspect: peer=P2", timeout=30)
+        # Seen already, perhaps, while waiting for the deliveries above.
+        nodes["P1"].wait_for_all(["suspect: peer=P2"], timeout=30)
 
         nodes["P2"] = NodeProcess(config, "P2", run_dir, *FAULTS)
         after = _say_round(nodes, ["P1", "P2", "P3"], "after")
