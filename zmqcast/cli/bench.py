@@ -102,7 +102,7 @@ def bench(
         "size": size,
         "repeat": repeat,
         "metrics": [m.record() for m in metrics],
-        "ratio_to_raw": round(ratio, 4),
+        "ratio_to_raw": ratio,
     }
     if json:
         typer.echo(orjson.dumps(record).decode())
