@@ -15,10 +15,11 @@ from zmqcast.cli import app
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("scenario", ["raw", "channel", "multicast", "all-to-all"])
+@pytest.mark.parametrize("scenario", ["raw", "channel", "multicast", "all-to-all", "snapshot"])
 def test_every_scenario_runs_and_reports_its_ratio(scenario: str) -> None:
+    messages = "3000" if scenario == "snapshot" else "300"  # time for a few snapshots
     done = subprocess.run(
-        zmqcast_cmd("bench", scenario, "--messages", "300", "--repeat", "2", "--json"),
+        zmqcast_cmd("bench", scenario, "--messages", messages, "--repeat", "2", "--json"),
         capture_output=True,
         text=True,
         timeout=110,
@@ -30,7 +31,13 @@ def test_every_scenario_runs_and_reports_its_ratio(scenario: str) -> None:
     metrics = {m["name"]: m for m in record["metrics"]}
     raw = metrics["raw frames/s"]
     assert raw["runs"] == 2 and raw["min"] <= raw["median"] <= raw["max"] and raw["min"] > 0
-    if scenario != "raw":
+    if scenario == "snapshot":
+        for variant in ("chandy-lamport", "lai-yang", "sender-log"):
+            assert {f"{variant} p50", f"{variant} p99", f"{variant} throughput drop"} <= set(
+                metrics
+            )
+            assert metrics[f"{variant} throughput drop"]["runs"] == 2
+    elif scenario != "raw":
         ours = metrics[f"{scenario} delivered/s"]
         assert ours["median"] > 0
         assert record["ratio_to_raw"] == pytest.approx(ours["median"] / raw["median"], rel=1e-9)

@@ -6,6 +6,7 @@ temporary run directory together with the nodes' event logs, as in any run.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import signal
 import subprocess
@@ -19,10 +20,54 @@ from typing import IO, Any
 import orjson
 
 from zmqcast.bench.stats import percentile
+from zmqcast.runtime.admin import AdminClient
 from zmqcast.runtime.spawn import free_ports, node_command
 
 NODE_LIMIT = 600.0
 """Seconds a benchmark cluster may run before it is stopped as failed."""
+
+
+class SnapshotDriver:
+    """Asks the nodes for snapshots at a fixed rate, rotating initiators; keeps durations.
+
+    Runs in a thread of its own beside the benchmark's collection. A snapshot
+    whose answer has not come back when the run ends is counted as lost.
+    """
+
+    def __init__(self, endpoints: dict[str, str], rate: float, variant: str) -> None:
+        self.endpoints = endpoints
+        self.rate = rate
+        self.variant = variant
+        self.durations: list[float] = []
+        self.aborted = 0
+        self.requested = 0
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        clients = {n: AdminClient(e) for n, e in self.endpoints.items()}
+        nodes = list(clients)
+        try:
+            k = 0
+            due = time.monotonic() + 1 / self.rate
+            while not self.stop.is_set():
+                now = time.monotonic()
+                if now >= due:
+                    clients[nodes[k % len(nodes)]].send("snapshot", variant=self.variant)
+                    self.requested += 1
+                    k += 1
+                    due += 1 / self.rate
+                for client in clients.values():
+                    while client.sock.poll(0):
+                        reply = orjson.loads(client.sock.recv())
+                        if reply.get("phase") == "done":
+                            self.durations.append(float(reply["duration"]))
+                        elif reply.get("phase") == "aborted":
+                            self.aborted += 1
+                self.stop.wait(min(0.005, max(0.0, due - time.monotonic())))
+        finally:
+            for client in clients.values():
+                client.close()
 
 
 @dataclass(frozen=True)
@@ -35,10 +80,24 @@ class ClusterResult:
     latency_p99: float
     frames_per_delivery: float
     delivered: int
+    snapshot_durations: tuple[float, ...] = ()
+    snapshots_requested: int = 0
+    snapshots_aborted: int = 0
 
 
-def run_cluster(nodes: int, messages: int, size: int, senders: int = 1) -> ClusterResult:
-    """Run ``nodes`` node processes; the first ``senders`` each multicast ``messages``."""
+def run_cluster(
+    nodes: int,
+    messages: int,
+    size: int,
+    senders: int = 1,
+    snapshot_rate: float = 0.0,
+    variant: str = "chandy-lamport",
+) -> ClusterResult:
+    """Run ``nodes`` node processes; the first ``senders`` each multicast ``messages``.
+
+    With ``snapshot_rate``, snapshots of ``variant`` are requested that many
+    times a second while the messages flow.
+    """
     with tempfile.TemporaryDirectory(prefix="zmqcast-bench-") as tmp:
         run_dir = Path(tmp)
         ids = [f"P{i + 1}" for i in range(nodes)]
@@ -63,14 +122,30 @@ def run_cluster(nodes: int, messages: int, size: int, senders: int = 1) -> Clust
                 stdin=subprocess.DEVNULL,
                 text=True,
             )
+        driver = None
+        if snapshot_rate > 0:
+            endpoints = {str(e["id"]): f"tcp://127.0.0.1:{e['port']}" for e in entries}
+            driver = SnapshotDriver(endpoints, snapshot_rate, variant)
+            driver.thread.start()
         try:
             records = _collect(procs, ids[:senders])
         finally:
+            if driver is not None:
+                driver.stop.set()
+                driver.thread.join(timeout=10)
             for proc in procs.values():
                 if proc.poll() is None:
                     proc.kill()
                     proc.wait()
-    return _reduce(records, expect, senders, messages)
+    result = _reduce(records, expect, senders, messages)
+    if driver is None:
+        return result
+    return dataclasses.replace(
+        result,
+        snapshot_durations=tuple(driver.durations),
+        snapshots_requested=driver.requested,
+        snapshots_aborted=driver.aborted,
+    )
 
 
 def _collect(procs: dict[str, subprocess.Popen[str]], senders: list[str]) -> list[dict[str, Any]]:

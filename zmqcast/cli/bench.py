@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -12,11 +13,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from zmqcast.bench.nodes import run_cluster
 from zmqcast.bench.raw import raw_rtt, raw_throughput
-from zmqcast.bench.stats import median
+from zmqcast.bench.stats import median, percentile
 from zmqcast.cli.errors import check_choice, fail
 from zmqcast.runtime.spawn import free_ports
 
-SCENARIOS = ("raw", "channel", "multicast", "all-to-all")
+SCENARIOS = ("raw", "channel", "multicast", "all-to-all", "snapshot")
+SNAPSHOT_RATE = 10.0
+"""Snapshots per second in the ``snapshot`` scenario."""
+VARIANTS = ("chandy-lamport", "lai-yang", "sender-log")
 RTT_ROUNDS = 2000
 
 
@@ -29,13 +33,15 @@ class Metric:
     samples: list[float] = field(default_factory=list)
 
     def record(self) -> dict[str, Any]:
+        """Median, min and max over the runs that produced a value (NaN: none)."""
+        valid = [x for x in self.samples if not math.isnan(x)]
         return {
             "name": self.name,
             "unit": self.unit,
-            "median": median(self.samples),
-            "min": min(self.samples, default=0.0),
-            "max": max(self.samples, default=0.0),
-            "runs": len(self.samples),
+            "median": median(valid),
+            "min": min(valid, default=0.0),
+            "max": max(valid, default=0.0),
+            "runs": len(valid),
         }
 
 
@@ -63,7 +69,15 @@ def bench(
     rtt50 = Metric("raw rtt p50", "s")
     rtt99 = Metric("raw rtt p99", "s")
     ours: list[Metric] = []
-    if scenario != "raw":
+    if scenario == "snapshot":
+        ours = [Metric("multicast delivered/s", "1/s")]
+        for v in VARIANTS:
+            ours += [
+                Metric(f"{v} p50", "s"),
+                Metric(f"{v} p99", "s"),
+                Metric(f"{v} throughput drop", "%"),
+            ]
+    elif scenario != "raw":
         ours = [
             Metric(f"{scenario} delivered/s", "1/s"),
             Metric("send-to-deliver p50", "s"),
@@ -78,7 +92,16 @@ def bench(
         p50, p99 = raw_rtt(f"tcp://127.0.0.1:{ports[1]}", min(RTT_ROUNDS, messages), size)
         rtt50.samples.append(p50)
         rtt99.samples.append(p99)
-        if ours:
+        if scenario == "snapshot":
+            base = run_cluster(nodes, messages, size).throughput
+            ours[0].samples.append(base)
+            for i, v in enumerate(VARIANTS):
+                loaded = run_cluster(nodes, messages, size, snapshot_rate=SNAPSHOT_RATE, variant=v)
+                d = loaded.snapshot_durations
+                ours[1 + 3 * i].samples.append(percentile(d, 0.5) if d else float("nan"))
+                ours[2 + 3 * i].samples.append(percentile(d, 0.99) if d else float("nan"))
+                ours[3 + 3 * i].samples.append(100 * (1 - loaded.throughput / base))
+        elif ours:
             result = run_cluster(nodes, messages, size, senders)
             for metric, value in zip(
                 ours,
@@ -121,6 +144,8 @@ def _fmt(m: Metric) -> str:
     r = m.record()
     if m.unit == "s":
         return f"{r['median'] * 1e6:10.0f} us  ({r['min'] * 1e6:.0f} - {r['max'] * 1e6:.0f})"
+    if m.unit == "%":
+        return f"{r['median']:10.1f} %   ({r['min']:.1f} - {r['max']:.1f})"
     if m.unit == "1":
         return f"{r['median']:10.3f}     ({r['min']:.3f} - {r['max']:.3f})"
     return f"{r['median']:10.0f} /s  ({r['min']:.0f} - {r['max']:.0f})"

@@ -145,8 +145,11 @@ class NodeRuntime:
         self.run_dir = run_dir
         self.plan = bank
         core_cfg = cfg.core
-        if core_cfg.mode is ChannelMode.LOSSY or (
-            bank is not None and Variant.SENDER_LOG in bank.variants
+        # Sender logs hold app messages only: free for a benchmark's multicasts.
+        if (
+            core_cfg.mode is ChannelMode.LOSSY
+            or (bank is not None and Variant.SENDER_LOG in bank.variants)
+            or bench is not None
         ):
             core_cfg = dataclasses.replace(core_cfg, sender_log=True)
         self.transport = Transport(
