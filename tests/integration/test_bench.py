@@ -15,7 +15,9 @@ from zmqcast.cli import app
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("scenario", ["raw", "channel", "multicast", "all-to-all", "snapshot"])
+@pytest.mark.parametrize(
+    "scenario", ["raw", "channel", "multicast", "all-to-all", "snapshot", "memory"]
+)
 def test_every_scenario_runs_and_reports_its_ratio(scenario: str) -> None:
     messages = "3000" if scenario == "snapshot" else "300"  # time for a few snapshots
     done = subprocess.run(
@@ -37,6 +39,9 @@ def test_every_scenario_runs_and_reports_its_ratio(scenario: str) -> None:
                 metrics
             )
             assert metrics[f"{variant} throughput drop"]["runs"] == 2
+    elif scenario == "memory":
+        assert metrics["peak RSS after 30"]["median"] > 1000  # a Python process: MBs
+        assert "RSS growth to 300" in metrics
     elif scenario != "raw":
         ours = metrics[f"{scenario} delivered/s"]
         assert ours["median"] > 0

@@ -80,6 +80,10 @@ class ClusterResult:
     latency_p99: float
     frames_per_delivery: float
     delivered: int
+    rss_checkpoint_kb: int = 0
+    """Largest per-node peak RSS at the checkpoint (0 if none was asked)."""
+    rss_growth_kb: int = 0
+    """Largest per-node growth of peak RSS from the checkpoint to the end."""
     snapshot_durations: tuple[float, ...] = ()
     snapshots_requested: int = 0
     snapshots_aborted: int = 0
@@ -92,6 +96,7 @@ def run_cluster(
     senders: int = 1,
     snapshot_rate: float = 0.0,
     variant: str = "chandy-lamport",
+    checkpoint: int = 0,
 ) -> ClusterResult:
     """Run ``nodes`` node processes; the first ``senders`` each multicast ``messages``.
 
@@ -110,7 +115,7 @@ def run_cluster(
         expect = messages * senders
         procs: dict[str, subprocess.Popen[str]] = {}
         for i, node in enumerate(ids):
-            args = ["--bench-size", str(size)]
+            args = ["--bench-size", str(size), "--bench-checkpoint", str(checkpoint)]
             sending = i < senders
             if sending:
                 args += ["--bench-send", str(messages)]
@@ -212,10 +217,13 @@ def _reduce(
     latencies = [x for r in receivers for x in r["latencies"]]
     delivered = sum(r["delivered"] for r in records)
     frames = sum(r["frames_sent"] for r in records)
+    marks = [(r["rss_checkpoint_kb"], r["rss_end_kb"]) for r in records if r["rss_checkpoint_kb"]]
     return ClusterResult(
         throughput=throughput,
         latency_p50=percentile(latencies, 0.5),
         latency_p99=percentile(latencies, 0.99),
         frames_per_delivery=frames / max(delivered, 1),
         delivered=delivered,
+        rss_checkpoint_kb=max((m[0] for m in marks), default=0),
+        rss_growth_kb=max((m[1] - m[0] for m in marks), default=0),
     )

@@ -17,7 +17,7 @@ from zmqcast.bench.stats import median, percentile
 from zmqcast.cli.errors import check_choice, fail
 from zmqcast.runtime.spawn import free_ports
 
-SCENARIOS = ("raw", "channel", "multicast", "all-to-all", "snapshot")
+SCENARIOS = ("raw", "channel", "multicast", "all-to-all", "snapshot", "memory")
 SNAPSHOT_RATE = 10.0
 """Snapshots per second in the ``snapshot`` scenario."""
 VARIANTS = ("chandy-lamport", "lai-yang", "sender-log")
@@ -69,7 +69,13 @@ def bench(
     rtt50 = Metric("raw rtt p50", "s")
     rtt99 = Metric("raw rtt p99", "s")
     ours: list[Metric] = []
-    if scenario == "snapshot":
+    if scenario == "memory":
+        ours = [
+            Metric("multicast delivered/s", "1/s"),
+            Metric(f"peak RSS after {messages // 10}", "kB"),
+            Metric(f"RSS growth to {messages}", "kB"),
+        ]
+    elif scenario == "snapshot":
         ours = [Metric("multicast delivered/s", "1/s")]
         for v in VARIANTS:
             ours += [
@@ -92,7 +98,12 @@ def bench(
         p50, p99 = raw_rtt(f"tcp://127.0.0.1:{ports[1]}", min(RTT_ROUNDS, messages), size)
         rtt50.samples.append(p50)
         rtt99.samples.append(p99)
-        if scenario == "snapshot":
+        if scenario == "memory":
+            result = run_cluster(nodes, messages, size, checkpoint=messages // 10)
+            ours[0].samples.append(result.throughput)
+            ours[1].samples.append(result.rss_checkpoint_kb)
+            ours[2].samples.append(result.rss_growth_kb)
+        elif scenario == "snapshot":
             base = run_cluster(nodes, messages, size).throughput
             ours[0].samples.append(base)
             for i, v in enumerate(VARIANTS):
@@ -144,6 +155,8 @@ def _fmt(m: Metric) -> str:
     r = m.record()
     if m.unit == "s":
         return f"{r['median'] * 1e6:10.0f} us  ({r['min'] * 1e6:.0f} - {r['max'] * 1e6:.0f})"
+    if m.unit == "kB":
+        return f"{r['median'] / 1024:10.1f} MB  ({r['min'] / 1024:.1f} - {r['max'] / 1024:.1f})"
     if m.unit == "%":
         return f"{r['median']:10.1f} %   ({r['min']:.1f} - {r['max']:.1f})"
     if m.unit == "1":

@@ -137,6 +137,9 @@ def node(
     bench_expect: Annotated[
         int, typer.Option(help="Benchmark: deliveries to expect (report on exit).")
     ] = 0,
+    bench_checkpoint: Annotated[
+        int, typer.Option(help="Benchmark: note peak memory after this many messages.")
+    ] = 0,
 ) -> None:
     """Run one node. Each line typed on stdin is multicast; deliveries are printed.
 
@@ -155,7 +158,9 @@ def node(
         fail("--bench-size", f"must be in [8, {cfg.max_frame_bytes // 2}] bytes, got {bench_size}")
     bench = None
     if bench_send or bench_expect:
-        bench = BenchLoad(send=bench_send, size=bench_size, expect=bench_expect)
+        bench = BenchLoad(
+            send=bench_send, size=bench_size, expect=bench_expect, checkpoint=bench_checkpoint
+        )
     try:
         runtime = NodeRuntime(
             cfg,

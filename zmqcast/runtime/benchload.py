@@ -11,6 +11,7 @@ every process on the host shares. A receiver counts deliveries until it has
 from __future__ import annotations
 
 import random
+import resource
 import struct
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,11 @@ from typing import Any
 STAMP = struct.Struct("<d")
 LATENCY_SAMPLES = 4000
 """Latencies kept per receiver (a uniform reservoir)."""
+
+
+def peak_rss_kb() -> int:
+    """This process's peak resident set size so far, in KiB (Linux units)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 @dataclass
@@ -34,6 +40,9 @@ class BenchLoad:
     first_delivery: float | None = None
     last_delivery: float | None = None
     latencies: list[float] = field(default_factory=list)
+    checkpoint: int = 0
+    """Record peak RSS when this many messages were sent or delivered (0: never)."""
+    rss_checkpoint_kb: int | None = None
     done: bool = False
     """Announced ``BENCH-DONE``: sent, released and received all."""
     _rng: random.Random = field(default_factory=lambda: random.Random(0))
@@ -43,8 +52,13 @@ class BenchLoad:
         stamp = STAMP.pack(now)
         return stamp + b"." * max(0, self.size - len(stamp))
 
+    def _maybe_checkpoint(self, count: int) -> None:
+        if count == self.checkpoint and self.rss_checkpoint_kb is None:
+            self.rss_checkpoint_kb = peak_rss_kb()
+
     def note_send(self, now: float) -> None:
         self.sent += 1
+        self._maybe_checkpoint(self.sent)
         if self.first_send is None:
             self.first_send = now
         self.last_send = now
@@ -52,6 +66,7 @@ class BenchLoad:
     def note_delivery(self, body: bytes, now: float) -> None:
         """Count one delivery and sample its latency."""
         self.delivered += 1
+        self._maybe_checkpoint(self.delivered)
         if self.first_delivery is None:
             self.first_delivery = now
         self.last_delivery = now
@@ -85,4 +100,6 @@ class BenchLoad:
             "last_delivery": self.last_delivery,
             "latencies": [round(x, 7) for x in self.latencies],
             "frames_sent": frames_sent,
+            "rss_checkpoint_kb": self.rss_checkpoint_kb,
+            "rss_end_kb": peak_rss_kb(),
         }
