@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 import pytest
+import zmq
 from typer.testing import CliRunner
 
 from tests.integration.cluster import (
@@ -163,3 +164,56 @@ def test_the_stress_cluster_tells_a_crash_from_a_kill(tmp_path: Path) -> None:
         assert cluster.check_exits() == []  # reported once
     finally:
         cluster.close()
+
+
+def test_bad_node_workload_flags_name_the_flag(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.json", 2, **FAST)
+    runner = CliRunner()
+    for args, flag in [
+        (["--bench-send", "-1"], "--bench-send"),
+        (["--bench-expect", "-1"], "--bench-expect"),
+        (["--bench-checkpoint", "-5"], "--bench-checkpoint"),
+        (["--bench-size", "4"], "--bench-size"),
+        (["--chat-rate", "-1"], "--chat-rate"),
+    ]:
+        result = runner.invoke(app, ["node", "--config", str(config), "--id", "P1", *args])
+        assert result.exit_code == 2, result.output
+        assert flag in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.timeout(60)
+def test_malformed_admin_requests_get_errors_and_the_node_keeps_serving(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.json", 2, **FAST)
+    endpoint = load_config(config).node("P1").endpoint
+    node = NodeProcess(config, "P1", tmp_path / "run")
+    try:
+        wait_until(lambda: _status(config, "P1")["lamport"] >= 0, 20, "P1 to answer")
+        ctx = zmq.Context()
+        sock = ctx.socket(zmq.DEALER)
+        sock.setsockopt(zmq.IDENTITY, b"~tester")
+        sock.setsockopt(zmq.LINGER, 0)
+        sock.connect(endpoint)
+        bad = [
+            b"not json",
+            orjson.dumps({"v": 1, "k": "admin", "id": 1, "op": "reboot"}),
+            orjson.dumps({"v": 1, "k": "admin", "id": 2, "op": "faults", "loss": 7}),
+            orjson.dumps({"v": 1, "k": "admin", "id": 3, "op": "workload", "run": "yes"}),
+            orjson.dumps({"v": 1, "k": "admin", "id": 4, "op": "snapshot", "variant": "nope"}),
+        ]
+        errors = []
+        for request in bad:
+            sock.send(request)
+            assert sock.poll(5000), "no reply to a malformed request"
+            reply = orjson.loads(sock.recv())
+            assert reply["ok"] is False
+            errors.append(reply["error"])
+        sock.close()
+        ctx.term()
+        assert "not JSON" in errors[0] and "field op" in errors[1]
+        assert "field loss" in errors[2] and "field run" in errors[3]
+        assert "nope" in errors[4]
+        # Still serving, and the bad fault settings were not applied.
+        status = _status(config, "P1")
+        assert status["workload"] is True and status["blocked"] == []
+    finally:
+        assert node.stop() == 0

@@ -58,8 +58,7 @@ class SnapshotDriver:
                     k += 1
                     due += 1 / self.rate
                 for client in clients.values():
-                    while client.sock.poll(0):
-                        reply = orjson.loads(client.sock.recv())
+                    for reply in client.replies():
                         if reply.get("phase") == "done":
                             self.durations.append(float(reply["duration"]))
                         elif reply.get("phase") == "aborted":

@@ -28,6 +28,7 @@ import orjson
 
 from zmqcast.check.report import InvariantResult
 from zmqcast.check.trace import IncKey, fmt_inc
+from zmqcast.core.snapshot import parse_sid
 
 CUT = "cut"
 CHANNELS = "channels"
@@ -852,10 +853,10 @@ class _SnapshotCheck:
     # ---------------------------------------------------------------- verdict
     def _initiator_died(self) -> bool:
         """Whether the incarnation that started this snapshot was later replaced."""
-        parts = self.sid.rsplit("-", 2)
-        if len(parts) != 3 or not parts[1].isdigit():
+        parsed = parse_sid(self.sid)
+        if parsed is None:
             return False
-        initiator, inc = parts[0], int(parts[1])
+        initiator, inc, _ = parsed
         return self.index.latest_inc.get(initiator, 0) > inc
 
     def verdict(self) -> SnapshotVerdict:

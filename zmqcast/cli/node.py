@@ -152,8 +152,13 @@ def node(
     plan = bank_plan(cfg, rate, duration, snapshot_every, variant) if bank else None
     if not 0 <= chat_rate <= 100_000:
         fail("--chat-rate", f"must be in [0, 100000] per second, got {chat_rate:g}")
-    if bench_send < 0 or bench_expect < 0:
-        fail("--bench-send", "counts must not be negative")
+    for flag, count in (
+        ("--bench-send", bench_send),
+        ("--bench-expect", bench_expect),
+        ("--bench-checkpoint", bench_checkpoint),
+    ):
+        if count < 0:
+            fail(flag, f"must not be negative, got {count}")
     if not 8 <= bench_size <= cfg.max_frame_bytes // 2:
         fail("--bench-size", f"must be in [8, {cfg.max_frame_bytes // 2}] bytes, got {bench_size}")
     bench = None

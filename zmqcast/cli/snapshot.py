@@ -36,14 +36,14 @@ def snapshot(
     endpoint = cfg.node(initiator).endpoint
     with AdminClient(endpoint) as client:
         rid = client.send("snapshot", variant=chosen.value)
-        started = client.wait(rid, ANSWER_TIMEOUT)
+        started = None if rid is None else client.wait(rid, ANSWER_TIMEOUT)
         if started is None:
             fail("--initiator", f"{initiator} at {endpoint} did not answer (is the cluster up?)")
         if not started.get("ok"):
             fail("--variant", str(started.get("error", "refused")))
         sid = started["sid"]
         typer.echo(f"snapshot {sid} ({chosen.value}) started at {initiator}")
-        done = client.wait(rid, timeout)
+        done = client.wait(started["id"], timeout)
     if done is None:
         typer.echo(f"snapshot {sid}: no answer within {timeout:g} s", err=True)
         raise typer.Exit(1)

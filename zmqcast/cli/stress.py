@@ -13,15 +13,13 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from zmqcast.check.logs import LogError
+from zmqcast.cli.bank import REORDER_RATE
 from zmqcast.cli.errors import check_choice, check_probability, fail
 from zmqcast.cli.node import _load, snapshot_variants
 from zmqcast.config import ClusterConfig, ConfigError
 from zmqcast.core.config import ChannelMode
 from zmqcast.stress.harness import Progress as Counters
 from zmqcast.stress.harness import StressOptions, StressReport, StressRun
-
-REORDER_RATE = 0.2
-"""The per-frame swap probability that ``--reorder`` switches on."""
 
 
 def stress(

@@ -28,6 +28,8 @@ ADMIN_PREFIX = "~"
 """First character of an admin client's identity; node ids may not start with it."""
 OPS = ("status", "snapshot", "faults", "workload")
 MAX_REQUEST = 64 * 1024
+RETRY = 0.2
+"""Seconds between two attempts of a request sent with ``retry``."""
 
 
 class AdminError(ValueError):
@@ -68,24 +70,59 @@ def encode_reply(rid: int, ok: bool, fields: dict[str, Any]) -> bytes:
 
 
 class AdminClient:
-    """A tool's connection to one node's admin lane."""
+    """A tool's connection to one node's admin lane.
 
-    def __init__(self, endpoint: str, ctx: zmq.Context[zmq.Socket[bytes]] | None = None) -> None:
+    With ``immediate`` (the stress harness), nothing is queued for a node that
+    is not connected: a request meant for a killed incarnation must not reach
+    its successor much later. :meth:`send` then returns None and the caller
+    retries (``call(..., retry=True)`` does).
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        ctx: zmq.Context[zmq.Socket[bytes]] | None = None,
+        *,
+        immediate: bool = False,
+    ) -> None:
         self._owns_ctx = ctx is None
         self.ctx = ctx or zmq.Context()
         self.sock = self.ctx.socket(zmq.DEALER)
         ident = f"{ADMIN_PREFIX}{os.getpid()}-{id(self):x}"
         self.sock.setsockopt(zmq.IDENTITY, ident.encode())
         self.sock.setsockopt(zmq.LINGER, 0)
+        if immediate:
+            self.sock.setsockopt(zmq.IMMEDIATE, 1)
+            self.sock.setsockopt(zmq.RECONNECT_IVL, 50)
+            self.sock.setsockopt(zmq.RECONNECT_IVL_MAX, 200)
+            self.sock.setsockopt(zmq.CONNECT_TIMEOUT, 2000)
         self.sock.connect(endpoint)
         self._next_id = 0
 
-    def send(self, op: str, **args: Any) -> int:
-        """Send one request; return its id."""
+    def send(self, op: str, **args: Any) -> int | None:
+        """Send one request; its id, or None if it could not be sent now."""
         self._next_id += 1
         msg = {"v": 1, "k": "admin", "id": self._next_id, "op": op, **args}
-        self.sock.send(orjson.dumps(msg))
+        try:
+            self.sock.send(orjson.dumps(msg), zmq.NOBLOCK)
+        except zmq.Again:
+            return None
         return self._next_id
+
+    def replies(self) -> list[dict[str, Any]]:
+        """Every reply waiting on the socket, without blocking."""
+        out: list[dict[str, Any]] = []
+        while True:
+            try:
+                raw = self.sock.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return out
+            try:
+                reply = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if type(reply) is dict:
+                out.append(reply)
 
     def wait(self, rid: int, timeout: float) -> dict[str, Any] | None:
         """The next reply to ``rid`` within ``timeout`` seconds; None if none came.
@@ -93,22 +130,34 @@ class AdminClient:
         Replies to other (older) requests are discarded.
         """
         deadline = time.monotonic() + timeout
+        while (left := deadline - time.monotonic()) > 0:
+            if self.sock.poll(int(left * 1000) + 1):
+                for reply in self.replies():
+                    if reply.get("id") == rid:
+                        return reply
+        return None
+
+    def call(
+        self, op: str, timeout: float, *, retry: bool = False, **args: Any
+    ) -> dict[str, Any] | None:
+        """Send a request and wait for its first reply, within ``timeout`` seconds.
+
+        With ``retry``, the request is sent again every :data:`RETRY` seconds
+        until one is answered (for a node that may be restarting).
+        """
+        deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
-            if left <= 0 or not self.sock.poll(int(left * 1000) + 1):
-                if time.monotonic() >= deadline:
-                    return None
+            if left <= 0:
+                return None
+            rid = self.send(op, **args)
+            if rid is None:
+                # Not connected yet: give the connection a moment.
+                self.sock.poll(int(min(RETRY, left) * 1000))
                 continue
-            try:
-                reply = orjson.loads(self.sock.recv())
-            except orjson.JSONDecodeError:
-                continue
-            if type(reply) is dict and reply.get("id") == rid:
+            reply = self.wait(rid, min(RETRY, left) if retry else left)
+            if reply is not None or not retry:
                 return reply
-
-    def call(self, op: str, timeout: float, **args: Any) -> dict[str, Any] | None:
-        """Send a request and wait for its first reply."""
-        return self.wait(self.send(op, **args), timeout)
 
     def close(self) -> None:
         self.sock.close(linger=0)

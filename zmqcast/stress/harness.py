@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import zmq
 
 from zmqcast.check import check_multicast
 from zmqcast.check.logs import read_events
@@ -36,6 +37,8 @@ from zmqcast.stress.cluster import Cluster
 from zmqcast.stress.netns import NetnsLab, unavailable
 from zmqcast.stress.schedule import Action, Plan, blocked_peers, build_schedule
 
+STATUS_WAIT = 0.3
+"""Seconds a status poll waits for the nodes' answers."""
 POLL_EVERY = 0.5
 """Seconds between two status polls of the whole cluster."""
 CONNECT_LIMIT = 30.0
@@ -114,11 +117,9 @@ def effective_config(
 ) -> tuple[ClusterConfig, Path]:
     """Write ``RUN_DIR/config.json``: the user's config with the run's faults.
 
-    ``hosts`` replaces node addresses (each node's namespace address).
-
-    Raises ``ConfigError`` (from loading the user's config) or ``OSError``.
+    ``hosts`` replaces node addresses (each node's namespace address). The
+    caller has loaded (so validated) the user's config already.
     """
-    load_config(options.config)  # validate the original first, for its error messages
     data = orjson.loads(options.config.read_bytes())
     faults = dict(data.get("faults", {}))
     faults.update(loss=options.loss, dup=options.dup, reorder=options.reorder, seed=options.seed)
@@ -146,7 +147,7 @@ class StressRun:
         why = unavailable() if options.netns != "off" else "--netns off"
         if why is not None and options.netns == "on":
             raise RuntimeError(f"--netns on, but namespaces cannot be used: {why}")
-        nodes = load_config(options.config).ids
+        nodes = load_config(options.config).ids  # also validates it, with its own errors
         hosts: Mapping[str, str] | None = None
         if why is None:
             self.lab = NetnsLab(nodes)
@@ -213,17 +214,17 @@ class StressRun:
                 if rid is not None:
                     ids[node] = rid
         answers: dict[str, dict[str, Any]] = {}
-        deadline = time.monotonic() + 0.3
-        while len(answers) < len(ids) and time.monotonic() < deadline:
+        poller = zmq.Poller()
+        for node in ids:
+            poller.register(cluster.lanes[node].sock, zmq.POLLIN)
+        deadline = time.monotonic() + STATUS_WAIT
+        while len(answers) < len(ids) and (left := deadline - time.monotonic()) > 0:
+            poller.poll(int(left * 1000) + 1)
             for node, rid in ids.items():
-                if node in answers:
-                    continue
                 for reply in cluster.lanes[node].replies():
                     if reply.get("id") == rid and reply.get("ok"):
                         answers[node] = reply
                         self.status[(node, reply["inc"])] = reply
-            if len(answers) < len(ids):
-                time.sleep(0.005)  # replies arrive within milliseconds; a short nap
         self.progress.multicasts = sum(s["multicasts"] for s in self.status.values())
         self.progress.delivered = sum(s["delivered"] for s in self.status.values())
         return answers
@@ -295,7 +296,7 @@ class StressRun:
             cluster.start(action.node)
             if self.sides:
                 blocked = blocked_peers(self.sides, action.node)
-                reply = cluster.lanes[action.node].call("faults", 5.0, blocked=blocked)
+                reply = cluster.lanes[action.node].call("faults", 5.0, retry=True, blocked=blocked)
                 outcome["partitioned"] = reply is not None
         elif action.kind == "partition":
             self.sides = action.sides
@@ -322,7 +323,7 @@ class StressRun:
         for node, lane in cluster.lanes.items():
             if cluster.up(node):
                 blocked = blocked_peers(self.sides, node) if self.sides else []
-                if lane.call("faults", 2.0, blocked=blocked) is None:
+                if lane.call("faults", 2.0, retry=True, blocked=blocked) is None:
                     missed.append(node)
         outcome["missed"] = missed
 
@@ -337,8 +338,8 @@ class StressRun:
                 cluster.start(node)
                 self._log({"action": "restart", "node": node, "why": "settle"})
         for lane in cluster.lanes.values():
-            lane.call("workload", 10.0, run=False)
-            lane.call("faults", 10.0, **NO_FAULTS)
+            lane.call("workload", 10.0, retry=True, run=False)
+            lane.call("faults", 10.0, retry=True, **NO_FAULTS)
         self._log({"action": "settle"})
         deadline = time.monotonic() + self.options.settle_limit
         previous: dict[str, int] = {}
@@ -407,6 +408,7 @@ class StressRun:
         )
         _count(report, events, self.status)
         report.snapshots_requested = self.progress.snapshots
+        report.faults["kill"] = self.progress.kills
         report.faults["partition"] = self.progress.partitions
         return report
 
@@ -477,6 +479,5 @@ def _count(
         final = finals.get(key, (0, 0))
         report.frames_sent += max(final[0], int(polled.get("frames_sent", 0)))
         report.retransmits += max(final[1], int(polled.get("retransmits", 0)))
-    faults["kill"] = sum(len(v) - 1 for v in incs.values())
     report.faults = faults
     report.correct_nodes = sum(len(v) == 1 for v in incs.values())
