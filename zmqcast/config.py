@@ -130,7 +130,9 @@ def parse_config(data: Any) -> ClusterConfig:
     if not isinstance(data, dict):
         raise ConfigError("(top level)", "must be a JSON object")
     _no_unknown(
-        data, "", {"nodes", "links", "channel", "window", "timeouts", "faults", "max_frame_bytes"}
+        data,
+        "",
+        {"nodes", "links", "channel", "window", "timeouts", "faults", "max_frame_bytes", "trace"},
     )
     nodes = _parse_nodes(data.get("nodes"))
     ids = [n.id for n in nodes]
@@ -140,6 +142,9 @@ def parse_config(data: Any) -> ClusterConfig:
     if channel not in modes:
         raise ConfigError("channel", f"must be one of {', '.join(modes)}, got {channel!r}")
     window = _int(data.get("window", 256), "window", 1, 1 << 20)
+    trace = data.get("trace", "full")
+    if trace not in TRACE_LEVELS:
+        raise ConfigError("trace", f"must be one of {', '.join(TRACE_LEVELS)}, got {trace!r}")
     timeouts = data.get("timeouts", {})
     if not isinstance(timeouts, dict):
         raise ConfigError("timeouts", "must be an object")
@@ -161,6 +166,7 @@ def parse_config(data: Any) -> ClusterConfig:
             loss_timeout=values["loss_timeout"],
             holdback_timeout=values["holdback"],
             snapshot_timeout=values["snapshot"],
+            trace_messages=trace == "full",
         )
     except ValueError as exc:
         raise ConfigError("timeouts", str(exc)) from None
@@ -168,6 +174,9 @@ def parse_config(data: Any) -> ClusterConfig:
     max_frame = _int(data.get("max_frame_bytes", 1 << 20), "max_frame_bytes", 1024, 1 << 30)
     return ClusterConfig(tuple(nodes), links, core, faults, max_frame)
 
+
+TRACE_LEVELS = ("full", "lean")
+"""Config ``trace``: every event, or all but the per-message multicast events."""
 
 _TIMEOUTS: dict[str, float] = {
     "rto": 0.2,

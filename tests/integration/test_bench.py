@@ -4,6 +4,7 @@ cannot rot; its figures are not judged here (that is not what CI is for)."""
 from __future__ import annotations
 
 import subprocess
+import sys
 
 import orjson
 import pytest
@@ -16,9 +17,11 @@ from zmqcast.cli import app
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(
-    "scenario", ["raw", "channel", "multicast", "all-to-all", "snapshot", "memory"]
+    "scenario", ["raw", "channel", "multicast", "all-to-all", "snapshot", "memory", "pyre"]
 )
 def test_every_scenario_runs_and_reports_its_ratio(scenario: str) -> None:
+    if scenario == "pyre":
+        pytest.importorskip("pyre", reason="the optional extra: pip install 'zmqcast[pyre]'")
     messages = "3000" if scenario == "snapshot" else "300"  # time for a few snapshots
     done = subprocess.run(
         zmqcast_cmd("bench", scenario, "--messages", messages, "--repeat", "2", "--json"),
@@ -30,6 +33,7 @@ def test_every_scenario_runs_and_reports_its_ratio(scenario: str) -> None:
     assert done.returncode == 0, done.stdout + done.stderr
     record = orjson.loads(done.stdout.strip().splitlines()[-1])
     assert record["scenario"] == scenario and record["repeat"] == 2
+    assert record["trace"] == "lean"
     metrics = {m["name"]: m for m in record["metrics"]}
     raw = metrics["raw frames/s"]
     assert raw["runs"] == 2 and raw["min"] <= raw["median"] <= raw["max"] and raw["min"] > 0
@@ -42,11 +46,33 @@ def test_every_scenario_runs_and_reports_its_ratio(scenario: str) -> None:
     elif scenario == "memory":
         assert metrics["peak RSS after 30"]["median"] > 1000  # a Python process: MBs
         assert "RSS growth to 300" in metrics
+    elif scenario == "pyre":
+        theirs, ours = metrics["pyre delivered/s"], metrics["multicast delivered/s"]
+        assert theirs["runs"] == ours["runs"] == 2
+        assert theirs["median"] > 0 and ours["median"] > 0
+        assert record["ratio_to_raw"] == pytest.approx(theirs["median"] / raw["median"], rel=1e-9)
+        assert record["ratio_to_pyre"] == pytest.approx(ours["median"] / theirs["median"], rel=1e-9)
+        assert 0 < metrics["send-to-deliver p50"]["median"] <= metrics["send-to-deliver p99"]["max"]
+        assert 0 < metrics["delivered fraction"]["min"] <= 1  # Pyre does not repair loss
     elif scenario != "raw":
         ours = metrics[f"{scenario} delivered/s"]
         assert ours["median"] > 0
         assert record["ratio_to_raw"] == pytest.approx(ours["median"] / raw["median"], rel=1e-9)
         assert 0 < metrics["frames per delivery"]["median"] < 10
+
+
+@pytest.mark.timeout(120)
+def test_multicast_with_the_full_trace() -> None:
+    """The default runs lean; the full trace (an event per delivery) must work too."""
+    done = subprocess.run(
+        zmqcast_cmd("bench", "multicast", "--messages", "300", "--repeat", "1", "--trace", "full"),
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "multicast delivered/s" in done.stdout
 
 
 def test_bad_bench_flags_name_the_flag() -> None:
@@ -57,10 +83,20 @@ def test_bad_bench_flags_name_the_flag() -> None:
         (["raw", "--messages", "1"], "--messages"),
         (["raw", "--size", "2"], "--size"),
         (["raw", "--repeat", "0"], "--repeat"),
+        (["raw", "--trace", "verbose"], "--trace"),
     ]:
         result = runner.invoke(app, ["bench", *args])
         assert result.exit_code == 2, result.output
         assert flag in result.output and "Traceback" not in result.output
+
+
+def test_pyre_without_its_extra_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pyre", None)  # makes `import pyre` fail
+    result = CliRunner().invoke(app, ["bench", "pyre"])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (
+        "error: pyre: needs the optional extra: pip install 'zmqcast[pyre]'"
+    )
 
 
 def test_statistics_helpers() -> None:

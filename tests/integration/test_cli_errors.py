@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Any
 
 import orjson
 from typer.testing import CliRunner
@@ -64,3 +65,28 @@ def test_check_with_malformed_events(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["check", str(tmp_path / "run")])
     assert result.exit_code == 2
     assert "malformed event log" in _one_line(result.output)
+
+
+def test_check_skips_multicast_invariants_on_a_lean_trace(tmp_path: Path) -> None:
+    """A lean trace has no deliveries; checking it would report false violations."""
+
+    def run(trace: str) -> tuple[int, str]:
+        events = tmp_path / trace / "events"
+        events.mkdir(parents=True)
+        for node in ("P1", "P2"):
+            start: dict[str, Any] = {"node": node, "inc": 1, "kind": "start", "lamport": 0}
+            start.update({"time": 0.0, "out": [], "in": [], "mode": "fifo", "trace": trace})
+            lines = [start]
+            if node == "P1":
+                sent: dict[str, Any] = {"node": node, "inc": 1, "kind": "multicast", "lamport": 1}
+                sent.update({"time": 0.1, "origin": "P1", "oepoch": 1, "oseq": 1, "size": 3})
+                lines.append(sent)
+            (events / f"{node}.jsonl").write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in lines))
+        result = CliRunner().invoke(app, ["check", str(tmp_path / trace)])
+        return result.exit_code, result.output
+
+    code, output = run("full")
+    assert code == 1 and "validity" in output and "VIOLATED" in output
+    code, output = run("lean")
+    assert code == 0, output
+    assert "not checked" in output and "VIOLATED" not in output

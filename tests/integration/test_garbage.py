@@ -16,13 +16,13 @@ from zmqcast.cli.check import load_events
 def garbage(rng: random.Random, count: int) -> list[list[bytes]]:
     """Malformed multipart messages of every kind the decoder must refuse."""
     good = {
-        "v": 1,
+        "v": 2,
         "k": "data",
         "src": "P2",
         "dst": "P1",
         "inc": 1,
         "dinc": 1,
-        "items": [{"s": 1, "m": {"t": "mc"}}],
+        "items": [{"s": 1, "n": 1, "m": {"t": "mc"}}],
     }
     shapes = [
         lambda: [rng.randbytes(rng.randint(0, 64))],
@@ -30,15 +30,15 @@ def garbage(rng: random.Random, count: int) -> list[list[bytes]]:
         lambda: [orjson.dumps({**good, "inc": "one"}), b"x"],
         lambda: [orjson.dumps({**good, "src": "Z9"}), b"x"],
         lambda: [
-            b'{"v":1,"k":"data","src":"P2","dst":"P1","inc":1,"dinc":1,'
-            b'"items":[{"s":1000000000000000000000000000000,"m":{}}]}',
+            b'{"v":2,"k":"data","src":"P2","dst":"P1","inc":1,"dinc":1,'
+            b'"items":[{"s":1000000000000000000000000000000,"n":1,"m":{}}]}',
             b"x",
         ],
         lambda: [orjson.dumps(good), b"x" * (2 << 20)],
         lambda: [
             orjson.dumps(
                 {
-                    "v": 1,
+                    "v": 2,
                     "k": "ack",
                     "src": "P2",
                     "dst": "P1",

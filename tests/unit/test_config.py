@@ -119,6 +119,8 @@ def test_not_strongly_connected() -> None:
         ({"timeouts": {"surprise": 1}}, "timeouts.surprise"),
         ({"max_frame_bytes": 10}, "max_frame_bytes"),
         ({"colour": "blue"}, "colour"),
+        ({"trace": "none"}, "trace"),
+        ({"trace": True}, "trace"),
     ],
 )
 def test_values_out_of_range(patch: dict[str, Any], field: str) -> None:
@@ -155,3 +157,9 @@ def test_per_link_faults_override_the_defaults() -> None:
     # Links are directed: the way back keeps the defaults.
     assert cfg.faults.for_link("P2", "P1").loss == 0.1
     assert cfg.faults.for_link("P2", "P1").dup == 0.0
+
+
+def test_trace_level_reaches_the_core() -> None:
+    assert parse_config({"nodes": _nodes(3)}).core.trace_messages
+    assert not parse_config({"nodes": _nodes(3), "trace": "lean"}).core.trace_messages
+    assert parse_config({"nodes": _nodes(3), "trace": "full"}).core.trace_messages

@@ -178,3 +178,20 @@ def test_a_batch_shares_frames_stops_at_the_window_and_delivers_in_order() -> No
     net.pump()
     for node in ("P2", "P3"):
         assert [d.body for d in net.delivered[node]] == bodies[:100]
+
+
+@pytest.mark.parametrize(("shape", "count"), SHAPES)
+def test_a_lean_trace_drops_only_the_per_message_events(shape: str, count: int) -> None:
+    full = Net(shape, count, CoreConfig())
+    lean = Net(shape, count, CoreConfig(trace_messages=False))
+    chatter(full, 3)
+    chatter(lean, 3)
+    # Same deliveries, same Lamport stamps: the clock ticks as before.
+    assert lean.delivered == full.delivered
+    per_message = {"multicast", "deliver", "duplicate", "held"}
+    full_kinds = Counter(e["kind"] for e in full.events)
+    lean_kinds = Counter(e["kind"] for e in lean.events)
+    assert full_kinds["deliver"] > 0 and full_kinds["multicast"] > 0
+    assert not per_message & set(lean_kinds)
+    assert lean_kinds == Counter({k: n for k, n in full_kinds.items() if k not in per_message})
+    assert {e["trace"] for e in lean.events if e["kind"] == "start"} == {"lean"}

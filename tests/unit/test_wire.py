@@ -72,7 +72,8 @@ frames = data_frames | heartbeats | acks
 @given(data_frames)
 def test_data_round_trip(frame: Data) -> None:
     parts = encode(frame)
-    assert len(parts) == 1 + len(frame.items)
+    assert len(parts) == 2
+    assert parts[1] == b"".join(it.body for it in frame.items)
     assert decode(parts) == frame
 
 
@@ -115,7 +116,7 @@ def test_fuzz_arbitrary_bytes(parts: list[bytes]) -> None:
 field_names = st.sampled_from(
     ["v", "k", "src", "dst", "inc", "dinc", "items", "next", "ack", "rel", "sack", "srel", "nack"]
 )
-item_like = st.dictionaries(st.sampled_from(["s", "m", "x"]), json_values, max_size=3)
+item_like = st.dictionaries(st.sampled_from(["s", "n", "m", "x"]), json_values, max_size=4)
 field_values = (
     json_values
     | st.sampled_from([1, 0, -1, MAX_INT, MAX_INT + 1, True, 1.0, "data", "hb", "ack", "", "a"])
@@ -127,7 +128,7 @@ field_values = (
 @st.composite
 def header_like(draw: st.DrawFn) -> list[bytes]:
     """Mostly-plausible headers: valid version and kind, fields of any type."""
-    header: dict[str, Any] = {"v": 1, "k": draw(st.sampled_from(["data", "hb", "ack"]))}
+    header: dict[str, Any] = {"v": 2, "k": draw(st.sampled_from(["data", "hb", "ack"]))}
     header.update(draw(st.dictionaries(field_names, field_values, max_size=10)))
     bodies = draw(st.lists(st.binary(max_size=8), max_size=3))
     return [orjson.dumps(header), *bodies]
@@ -150,26 +151,24 @@ def test_fuzz_mutated_encodings(frame: Frame, data: st.DataObject) -> None:
 
 
 # ------------------------------------------------------------ bodies untouched
-def test_decode_returns_body_parts_as_is() -> None:
-    bodies = [b"first body", b"", bytes(range(256)) * 4]
+def test_decode_slices_bodies_out_of_the_payload_by_size() -> None:
+    bodies = [b"first body", b"", bytes(range(256)) * 4, b"z"]
     header = {
-        "v": 1,
+        "v": 2,
         "k": "data",
         "src": "a",
         "dst": "b",
         "inc": 1,
         "dinc": 0,
-        "items": [{"s": i + 1, "m": {}} for i in range(len(bodies))],
+        "items": [{"s": i + 1, "n": len(b), "m": {}} for i, b in enumerate(bodies)],
     }
-    parts = [orjson.dumps(header), *bodies]
-    frame = decode(parts)
+    frame = decode([orjson.dumps(header), b"".join(bodies)])
     assert isinstance(frame, Data)
     assert [item.body for item in frame.items] == bodies
-    for item, body in zip(frame.items, bodies, strict=True):
-        assert item.body is body
+    assert all(type(item.body) is bytes for item in frame.items)
 
 
-def test_encode_passes_bodies_through() -> None:
+def test_a_lone_body_is_passed_through_uncopied() -> None:
     body = b"x" * 1000
     frame = Data("a", "b", 3, 2, (Item(7, {"t": "mc"}, body),))
     parts = encode(frame)
@@ -183,7 +182,7 @@ def test_encode_passes_bodies_through() -> None:
 def test_heartbeat_header_fields() -> None:
     parts = encode(Heartbeat("n1", "n2", 5, 0, 9))
     assert orjson.loads(parts[0]) == {
-        "v": 1,
+        "v": 2,
         "k": "hb",
         "src": "n1",
         "dst": "n2",
@@ -196,7 +195,7 @@ def test_heartbeat_header_fields() -> None:
 def test_ack_header_omits_empty_ranges() -> None:
     parts = encode(Ack("n1", "n2", 1, 2, ack=4, rel=3, nack=((6, 7),)))
     assert orjson.loads(parts[0]) == {
-        "v": 1,
+        "v": 2,
         "k": "ack",
         "src": "n1",
         "dst": "n2",
@@ -212,15 +211,15 @@ def test_data_header_fields() -> None:
     frame = Data("n1", "n2", 1, 1, (Item(1, {"t": "mc"}, b"p"), Item(2, {}, b"q")))
     parts = encode(frame)
     assert orjson.loads(parts[0]) == {
-        "v": 1,
+        "v": 2,
         "k": "data",
         "src": "n1",
         "dst": "n2",
         "inc": 1,
         "dinc": 1,
-        "items": [{"s": 1, "m": {"t": "mc"}}, {"s": 2, "m": {}}],
+        "items": [{"s": 1, "n": 1, "m": {"t": "mc"}}, {"s": 2, "n": 1, "m": {}}],
     }
-    assert parts[1:] == [b"p", b"q"]
+    assert parts[1:] == [b"pq"]
 
 
 def test_encode_rejects_non_frames() -> None:
@@ -231,9 +230,9 @@ def test_encode_rejects_non_frames() -> None:
 # ------------------------------------------------------------------ rejections
 def _header(kind: str, **changes: Any) -> dict[str, Any]:
     """A valid header of ``kind``; a change to ``DROP`` removes the field."""
-    h: dict[str, Any] = {"v": 1, "k": kind, "src": "a", "dst": "b", "inc": 1, "dinc": 0}
+    h: dict[str, Any] = {"v": 2, "k": kind, "src": "a", "dst": "b", "inc": 1, "dinc": 0}
     if kind == "data":
-        h["items"] = [{"s": 1, "m": {}}]
+        h["items"] = [{"s": 1, "n": 4, "m": {}}]
     elif kind == "hb":
         h["next"] = 1
     elif kind == "ack":
@@ -249,12 +248,14 @@ def _header(kind: str, **changes: Any) -> dict[str, Any]:
 DROP = object()
 
 
-def _parts(header: dict[str, Any], nbodies: int | None = None) -> list[bytes]:
-    if nbodies is None:
+def _parts(header: dict[str, Any], payload: bytes | None = None) -> list[bytes]:
+    """The header, and for data a payload of four bytes per item (unless given)."""
+    if payload is None and header.get("k") == "data":
         items = header.get("items")
-        nbodies = len(items) if header.get("k") == "data" and isinstance(items, list) else 0
+        payload = b"body" * (len(items) if isinstance(items, list) else 1)
     # The stdlib encoder, unlike orjson, also writes integers beyond 64 bits.
-    return [json.dumps(header).encode(), *[b"body"] * nbodies]
+    head = json.dumps(header).encode()
+    return [head] if payload is None else [head, payload]
 
 
 def _reason(parts: list[bytes], **limits: int) -> str:
@@ -283,14 +284,14 @@ def test_rejects_non_object_json(header: bytes) -> None:
     assert _reason([header]) == "header"
 
 
-@pytest.mark.parametrize("version", [DROP, 0, 2, True, 1.0, "1", None])
+@pytest.mark.parametrize("version", [DROP, 0, 1, 3, True, 2.0, "2", None])
 def test_rejects_wrong_version(version: object) -> None:
     assert _reason(_parts(_header("hb", v=version))) == "version"
 
 
 @pytest.mark.parametrize("kind", [DROP, "mark", "DATA", "", 1, None, ["hb"]])
 def test_rejects_unknown_kind(kind: object) -> None:
-    assert _reason(_parts(_header("hb", k=kind), 0)) == "kind"
+    assert _reason(_parts(_header("hb", k=kind))) == "kind"
 
 
 @pytest.mark.parametrize("kind", ["data", "hb", "ack"])
@@ -337,38 +338,49 @@ def test_max_int_is_below_two_to_the_53() -> None:
 
 @pytest.mark.parametrize("items", [DROP, [], None, {}, "items", [1], [[1, {}]], [None]])
 def test_rejects_malformed_items(items: object) -> None:
-    assert _reason(_parts(_header("data", items=items), 1)) == "field:items"
+    assert _reason(_parts(_header("data", items=items))) == "field:items"
 
 
 @pytest.mark.parametrize("seq", [DROP, 0, -1, True, 1.5, "1", None, MAX_INT + 1])
 def test_rejects_bad_item_seq(seq: object) -> None:
-    item: dict[str, object] = {"m": {}} if seq is DROP else {"s": seq, "m": {}}
+    item: dict[str, object] = {"n": 4, "m": {}} if seq is DROP else {"s": seq, "n": 4, "m": {}}
     assert _reason(_parts(_header("data", items=[item]))) == "field:items.s"
 
 
 @pytest.mark.parametrize("meta", [DROP, None, [], "mc", 1, True, [["t", "mc"]]])
 def test_rejects_non_object_meta(meta: object) -> None:
-    item: dict[str, object] = {"s": 1} if meta is DROP else {"s": 1, "m": meta}
+    item: dict[str, object] = {"s": 1, "n": 4} if meta is DROP else {"s": 1, "n": 4, "m": meta}
     assert _reason(_parts(_header("data", items=[item]))) == "field:items.m"
 
 
 def test_meta_contents_pass_through() -> None:
     meta = {"t": "mc", "o": "n1", "oe": 1, "os": 2, "ts": 3, "nested": {"a": [1, None, 2.5]}}
-    frame = decode(_parts(_header("data", items=[{"s": 4, "m": meta}])))
+    frame = decode(_parts(_header("data", items=[{"s": 4, "n": 4, "m": meta}])))
     assert isinstance(frame, Data)
     assert frame.items[0].meta == meta
     assert frame.items[0].seq == 4
 
 
-@pytest.mark.parametrize("nbodies", [0, 1, 3])
-def test_rejects_data_part_count_mismatch(nbodies: int) -> None:
-    header = _header("data", items=[{"s": 1, "m": {}}, {"s": 2, "m": {}}])
-    assert _reason(_parts(header, nbodies)) == "parts"
+@pytest.mark.parametrize("size", [DROP, -1, True, 1.5, "4", None])
+def test_rejects_bad_item_size(size: object) -> None:
+    item: dict[str, object] = {"s": 1, "m": {}} if size is DROP else {"s": 1, "n": size, "m": {}}
+    assert _reason(_parts(_header("data", items=[item]))) == "field:items.n"
+
+
+@pytest.mark.parametrize("payload", [b"", b"body", b"bodybod", b"bodybodyb"])
+def test_rejects_sizes_that_do_not_add_up_to_the_payload(payload: bytes) -> None:
+    header = _header("data", items=[{"s": 1, "n": 4, "m": {}}, {"s": 2, "n": 4, "m": {}}])
+    assert _reason(_parts(header, payload)) == "parts"
+
+
+def test_rejects_a_data_frame_without_payload_part() -> None:
+    header = orjson.dumps(_header("data"))
+    assert _reason([header]) == "parts"
 
 
 @pytest.mark.parametrize("kind", ["hb", "ack"])
 def test_rejects_bodies_on_control_frames(kind: str) -> None:
-    assert _reason(_parts(_header(kind), 1)) == "parts"
+    assert _reason(_parts(_header(kind), b"body")) == "parts"
 
 
 def test_rejects_no_parts() -> None:
@@ -384,7 +396,7 @@ def test_rejects_non_bytes_parts() -> None:
 
 def test_rejects_more_parts_than_any_frame_can_have() -> None:
     # Checked before the header is even parsed, so the header may be junk.
-    assert _reason([b"junk"] + [b""] * 3, max_items=2) == "parts"
+    assert _reason([b"junk", b"", b""]) == "parts"
 
 
 def test_size_limit() -> None:
@@ -396,26 +408,25 @@ def test_size_limit() -> None:
 
 
 def test_default_size_limit_is_one_mib() -> None:
-    header = _header("data", items=[{"s": 1, "m": {}}])
-    head = orjson.dumps(header)
-    body = b"\0" * ((1 << 20) - len(head))
-    assert isinstance(decode([head, body]), Data)
-    assert _reason([head, body + b"\0"]) == "size"
+    def head(size: int) -> bytes:
+        return orjson.dumps(_header("data", items=[{"s": 1, "n": size, "m": {}}]))
+
+    # Any seven-digit size gives a header of the same length.
+    size = (1 << 20) - len(head(1_000_000))
+    assert isinstance(decode([head(size), b"\0" * size]), Data)
+    assert _reason([head(size + 1), b"\0" * (size + 1)]) == "size"
 
 
 def test_item_limit() -> None:
-    header = _header("data", items=[{"s": i, "m": {}} for i in range(1, 5)])
+    header = _header("data", items=[{"s": i, "n": 4, "m": {}} for i in range(1, 5)])
     assert len(cast(Data, decode(_parts(header), max_items=4)).items) == 4
-    # Five parts cannot be a frame when at most three items are allowed.
-    assert _reason(_parts(header), max_items=3) == "parts"
-    # With the part count within bounds, the item count itself is what fails.
-    assert _reason([orjson.dumps(header), b"", b"", b""], max_items=3) == "items"
+    assert _reason(_parts(header), max_items=3) == "items"
 
 
 def test_default_item_limit() -> None:
-    header = _header("data", items=[{"s": i, "m": {}} for i in range(1, 1026)])
-    assert _reason([orjson.dumps(header)]) == "items"
-    ok = _header("data", items=[{"s": i, "m": {}} for i in range(1, 1025)])
+    header = _header("data", items=[{"s": i, "n": 4, "m": {}} for i in range(1, 1026)])
+    assert _reason(_parts(header)) == "items"
+    ok = _header("data", items=[{"s": i, "n": 4, "m": {}} for i in range(1, 1025)])
     assert len(cast(Data, decode(_parts(ok))).items) == 1024
 
 
@@ -461,7 +472,7 @@ def test_range_list_length_is_bounded() -> None:
 
 def test_unknown_fields_are_ignored() -> None:
     header = _header("data", future={"x": [1, 2]}, pri=3)
-    header["items"] = [{"s": 2, "m": {"t": "mc"}, "ttl": 5}]
+    header["items"] = [{"s": 2, "n": 4, "m": {"t": "mc"}, "ttl": 5}]
     frame = decode(_parts(header))
     assert frame == Data("a", "b", 1, 0, (Item(2, {"t": "mc"}, b"body"),))
 

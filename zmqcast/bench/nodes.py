@@ -96,11 +96,13 @@ def run_cluster(
     snapshot_rate: float = 0.0,
     variant: str = "chandy-lamport",
     checkpoint: int = 0,
+    trace: str = "lean",
 ) -> ClusterResult:
     """Run ``nodes`` node processes; the first ``senders`` each multicast ``messages``.
 
     With ``snapshot_rate``, snapshots of ``variant`` are requested that many
-    times a second while the messages flow.
+    times a second while the messages flow. ``trace`` is the config's trace
+    level: ``lean`` by default, as a message bus in service would run.
     """
     with tempfile.TemporaryDirectory(prefix="zmqcast-bench-") as tmp:
         run_dir = Path(tmp)
@@ -110,7 +112,7 @@ def run_cluster(
             {"id": n, "host": "127.0.0.1", "port": p}
             for n, p in zip(ids, free_ports(nodes), strict=True)
         ]
-        config.write_bytes(orjson.dumps({"nodes": entries}))
+        config.write_bytes(orjson.dumps({"nodes": entries, "trace": trace}))
         expect = messages * senders
         procs: dict[str, subprocess.Popen[str]] = {}
         for i, node in enumerate(ids):

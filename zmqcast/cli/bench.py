@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,12 +13,14 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from zmqcast.bench.nodes import run_cluster
+from zmqcast.bench.pyre import PyreDiscoveryError, run_pyre
 from zmqcast.bench.raw import raw_rtt, raw_throughput
 from zmqcast.bench.stats import median, percentile
 from zmqcast.cli.errors import check_choice, fail
+from zmqcast.config import TRACE_LEVELS
 from zmqcast.runtime.spawn import free_ports
 
-SCENARIOS = ("raw", "channel", "multicast", "all-to-all", "snapshot", "memory")
+SCENARIOS = ("raw", "channel", "multicast", "all-to-all", "snapshot", "memory", "pyre")
 SNAPSHOT_RATE = 10.0
 """Snapshots per second in the ``snapshot`` scenario."""
 VARIANTS = ("chandy-lamport", "lai-yang", "sender-log")
@@ -47,14 +50,19 @@ class Metric:
 
 def bench(
     scenario: Annotated[str, typer.Argument(help=f"One of: {', '.join(SCENARIOS)}.")],
-    nodes: Annotated[int, typer.Option(help="Cluster size (multicast, all-to-all).")] = 3,
+    nodes: Annotated[int, typer.Option(help="Cluster size (multicast, all-to-all, pyre).")] = 3,
     messages: Annotated[int, typer.Option(help="Messages per sender per run.")] = 20_000,
     size: Annotated[int, typer.Option(help="Payload bytes.")] = 64,
     repeat: Annotated[int, typer.Option(help="Runs; medians are reported.")] = 3,
     json: Annotated[bool, typer.Option("--json", help="One JSON record on stdout.")] = False,
+    trace: Annotated[
+        str,
+        typer.Option(help="The nodes' config trace level: lean (no per-message events) or full."),
+    ] = "lean",
 ) -> None:
     """Run SCENARIO and its raw pyzmq baseline REPEAT times; report medians and ratios."""
     check_choice("SCENARIO", scenario, SCENARIOS)
+    check_choice("--trace", trace, TRACE_LEVELS)
     if not 2 <= nodes <= 64:
         fail("--nodes", f"must be in [2, 64], got {nodes}")
     if not 10 <= messages <= 10_000_000:
@@ -65,6 +73,8 @@ def bench(
         fail("--repeat", f"must be in [1, 100], got {repeat}")
     if scenario == "channel":
         nodes = 2
+    if scenario == "pyre":
+        _require_pyre()
     raw = Metric("raw frames/s", "1/s")
     rtt50 = Metric("raw rtt p50", "s")
     rtt99 = Metric("raw rtt p99", "s")
@@ -83,6 +93,16 @@ def bench(
                 Metric(f"{v} p99", "s"),
                 Metric(f"{v} throughput drop", "%"),
             ]
+    elif scenario == "pyre":
+        ours = [
+            Metric("pyre delivered/s", "1/s"),
+            Metric("send-to-deliver p50", "s"),
+            Metric("send-to-deliver p99", "s"),
+            Metric("delivered fraction", "1"),
+            Metric("multicast delivered/s", "1/s"),
+            Metric("multicast p50", "s"),
+            Metric("multicast p99", "s"),
+        ]
     elif scenario != "raw":
         ours = [
             Metric(f"{scenario} delivered/s", "1/s"),
@@ -99,32 +119,34 @@ def bench(
         rtt50.samples.append(p50)
         rtt99.samples.append(p99)
         if scenario == "memory":
-            result = run_cluster(nodes, messages, size, checkpoint=messages // 10)
+            result = run_cluster(nodes, messages, size, checkpoint=messages // 10, trace=trace)
             ours[0].samples.append(result.throughput)
             ours[1].samples.append(result.rss_checkpoint_kb)
             ours[2].samples.append(result.rss_growth_kb)
         elif scenario == "snapshot":
-            base = run_cluster(nodes, messages, size).throughput
+            base = run_cluster(nodes, messages, size, trace=trace).throughput
             ours[0].samples.append(base)
             for i, v in enumerate(VARIANTS):
-                loaded = run_cluster(nodes, messages, size, snapshot_rate=SNAPSHOT_RATE, variant=v)
+                loaded = run_cluster(
+                    nodes, messages, size, snapshot_rate=SNAPSHOT_RATE, variant=v, trace=trace
+                )
                 d = loaded.snapshot_durations
                 ours[1 + 3 * i].samples.append(percentile(d, 0.5) if d else float("nan"))
                 ours[2 + 3 * i].samples.append(percentile(d, 0.99) if d else float("nan"))
                 ours[3 + 3 * i].samples.append(100 * (1 - loaded.throughput / base))
+        elif scenario == "pyre":
+            try:
+                theirs = run_pyre(nodes, messages, size)
+            except PyreDiscoveryError as e:
+                fail("pyre", str(e))
+            result = run_cluster(nodes, messages, size, trace=trace)
+            pyre_figures = (theirs.throughput, theirs.latency_p50, theirs.latency_p99)
+            ours_figures = (result.throughput, result.latency_p50, result.latency_p99)
+            _append(ours, (*pyre_figures, theirs.delivered_fraction, *ours_figures))
         elif ours:
-            result = run_cluster(nodes, messages, size, senders)
-            for metric, value in zip(
-                ours,
-                (
-                    result.throughput,
-                    result.latency_p50,
-                    result.latency_p99,
-                    result.frames_per_delivery,
-                ),
-                strict=True,
-            ):
-                metric.samples.append(value)
+            result = run_cluster(nodes, messages, size, senders, trace=trace)
+            figures = (result.throughput, result.latency_p50, result.latency_p99)
+            _append(ours, (*figures, result.frames_per_delivery))
 
     _with_progress(scenario, repeat, one_run, quiet=json)
     metrics = [raw, rtt50, rtt99, *ours]
@@ -135,9 +157,12 @@ def bench(
         "messages": messages,
         "size": size,
         "repeat": repeat,
+        "trace": trace,
         "metrics": [m.record() for m in metrics],
         "ratio_to_raw": ratio,
     }
+    if scenario == "pyre":
+        record["ratio_to_pyre"] = _ratio(median(ours[4].samples), median(ours[0].samples))
     if json:
         typer.echo(orjson.dumps(record).decode())
         return
@@ -149,6 +174,29 @@ def bench(
         typer.echo(f"  {m.name:<26} {_fmt(m)}")
     if ours:
         typer.echo(f"  {'ratio to raw frames/s':<26} {ratio:.3f}")
+    if scenario == "pyre":
+        typer.echo(f"  {'ratio multicast / pyre':<26} {record['ratio_to_pyre']:.3f}")
+        if min(ours[3].samples) < 1:
+            typer.echo("  (Pyre lost messages: it drops a peer whose send queue is full)")
+
+
+def _append(metrics: list[Metric], values: tuple[float, ...]) -> None:
+    """One run's value of each metric, in order."""
+    for metric, value in zip(metrics, values, strict=True):
+        metric.samples.append(value)
+
+
+def _require_pyre() -> None:
+    """Exit with a one-line error unless the optional Pyre package imports."""
+    try:
+        importlib.import_module("pyre")
+    except ImportError:
+        fail("pyre", "needs the optional extra: pip install 'zmqcast[pyre]'")
+
+
+def _ratio(ours: float, theirs: float) -> float:
+    """``ours / theirs``; NaN (JSON null) when there is nothing to divide by."""
+    return ours / theirs if theirs > 0 else math.nan
 
 
 def _fmt(m: Metric) -> str:

@@ -158,6 +158,7 @@ class Flooding:
         self.deliveries: list[Delivery] = []
         self._custody = cfg.mode.reliable
         self._holdback = cfg.mode is ChannelMode.FIFO
+        self._trace = cfg.trace_messages
         self._own_seq = 0
         self._spreading: dict[MsgKey, Spread] = {}  # copies not all received yet
         self._open: dict[MsgKey, Spread] = {}  # copies not all released yet
@@ -167,6 +168,8 @@ class Flooding:
         self._streams: dict[tuple[str, int], _Stream] = {}
         # Per origin epoch, the last ``window`` delivered messages, oldest first.
         self._retained: dict[tuple[str, int], dict[int, tuple[Meta, bytes]]] = {}
+        # Relay targets per upstream neighbour (the out-neighbours are fixed).
+        self._targets: dict[str, list[str]] = {}
         # Lamport value of the last clock-ticking event emitted: a delivery must
         # be stamped strictly above it, even when several happen in one receipt.
         self._stamped = 0
@@ -200,9 +203,11 @@ class Flooding:
         self.dedup.admit(self.id, self.inc, seq, stable)
         self.stats.multicasts += 1
         self._stamped = ts
-        self.event(
-            "multicast", {"origin": self.id, "oepoch": self.inc, "oseq": seq, "size": len(body)}
-        )
+        if self._trace:
+            self.event(
+                "multicast",
+                {"origin": self.id, "oepoch": self.inc, "oseq": seq, "size": len(body)},
+            )
         self._retain((self.id, self.inc, seq), meta, body)
         spread = self._send_copies((self.id, self.inc, seq), meta, body, list(self.senders), None)
         if spread is not None:
@@ -231,12 +236,17 @@ class Flooding:
     # ------------------------------------------------------------- receiving
     def on_item(self, receiver: ReceiveChannel, item: Item, now: float) -> None:
         """Take one item handed up by a receive channel."""
+        # The hot path of every relay: plain gets and type checks, no helpers.
         meta = item.meta
         upstream = (receiver.src, receiver.peer_inc, item.seq)
         if meta.get("t") == MULTICAST:
-            origin, oepoch, oseq, ts, sf = (meta.get(k) for k in ("o", "oe", "os", "ts", "sf"))
+            origin = meta.get("o")
+            oepoch = meta.get("oe")
+            oseq = meta.get("os")
+            ts = meta.get("ts")
+            sf = meta.get("sf")
             if (
-                isinstance(origin, str)
+                type(origin) is str
                 and type(oepoch) is int
                 and type(oseq) is int
                 and type(ts) is int
@@ -264,16 +274,21 @@ class Flooding:
         origin, oepoch, oseq = key
         src = receiver.src
         self.clock.tick_receive(ts)
-        self.saw_epoch(origin, oepoch)
-        if stable > self._stable.get((origin, oepoch), 0):
-            self._stable[(origin, oepoch)] = stable
+        if oepoch > self._newest_epoch.get(origin, 0):
+            self._newest_epoch[origin] = oepoch
+        stream_key = (origin, oepoch)
+        if stable > self._stable.get(stream_key, 0):
+            self._stable[stream_key] = stable
         outcome = self.dedup.admit(origin, oepoch, oseq, stable)
         if outcome != DedupOutcome.NEW:
             if outcome == DedupOutcome.STALE_EPOCH:
                 self.stats.stale_epoch += 1
             self.stats.duplicates += 1
             self._stamp()
-            self.event("duplicate", {"origin": origin, "oepoch": oepoch, "oseq": oseq, "from": src})
+            if self._trace:
+                self.event(
+                    "duplicate", {"origin": origin, "oepoch": oepoch, "oseq": oseq, "from": src}
+                )
             spread = self._spreading.get(key)
             if spread is not None:
                 spread.held.append(upstream)
@@ -284,9 +299,9 @@ class Flooding:
         if not self._holdback:
             self._deliver(key, pending, now)
             return
-        stream = self._streams.get((origin, oepoch))
+        stream = self._streams.get(stream_key)
         if stream is None:
-            stream = self._streams[(origin, oepoch)] = _Stream()
+            stream = self._streams[stream_key] = _Stream()
         if oseq < stream.next:
             # Only after a timed-out gap on a restarted incarnation: late, but
             # still new here, and others may depend on this node for it.
@@ -294,13 +309,14 @@ class Flooding:
             self._deliver(key, pending, now)
             return
         if stable >= stream.next:
-            self._skip((origin, oepoch), stream, stable + 1, now)
+            self._skip(stream_key, stream, stable + 1, now)
         if oseq != stream.next:
             stream.waiting[oseq] = pending
             if stream.since == _NEVER:
                 stream.since = now
             self._stamp()
-            self.event("held", {"origin": origin, "oepoch": oepoch, "oseq": oseq, "from": src})
+            if self._trace:
+                self.event("held", {"origin": origin, "oepoch": oepoch, "oseq": oseq, "from": src})
             return
         self._deliver(key, pending, now)
         stream.next = oseq + 1
@@ -354,26 +370,30 @@ class Flooding:
         origin, oepoch, oseq = key
         self._stamp()
         self.stats.delivered += 1
-        self.event(
-            "deliver",
-            {
-                "origin": origin,
-                "oepoch": oepoch,
-                "oseq": oseq,
-                "from": p.src,
-                "ch": p.channel,
-                "cseq": p.cseq,
-                "ts": p.ts,
-                "size": len(p.body),
-            },
-        )
+        if self._trace:
+            self.event(
+                "deliver",
+                {
+                    "origin": origin,
+                    "oepoch": oepoch,
+                    "oseq": oseq,
+                    "from": p.src,
+                    "ch": p.channel,
+                    "cseq": p.cseq,
+                    "ts": p.ts,
+                    "size": len(p.body),
+                },
+            )
         self.deliveries.append(
             Delivery(origin, oepoch, oseq, self.clock.value, p.ts, p.src, p.body)
         )
         self._retain(key, p.meta, p.body)
-        targets = [peer for peer in self.senders if peer != p.src or peer in self.echo_to]
-        echoed = p.src in self.echo_to and p.src in self.senders
-        if echoed:
+        targets = self._targets.get(p.src)
+        if targets is None:
+            targets = self._targets[p.src] = [
+                peer for peer in self.senders if peer != p.src or peer in self.echo_to
+            ]
+        if p.src in self.echo_to and p.src in self.senders:
             self.stats.echoed += 1
         self.stats.relayed += len(targets)
         if not targets or self._send_copies(key, p.meta, p.body, targets, p.upstream) is None:
@@ -393,10 +413,12 @@ class Flooding:
                 self._stable.pop(evicted, None)
             kept = self._retained[(origin, oepoch)] = {}
         kept[oseq] = (meta, body)
-        floor = oseq - self.cfg.window
+        window = self.cfg.window
+        floor = oseq - window
+        # Usually exactly one entry falls out: the one ``window`` below this.
         while kept:
             oldest = next(iter(kept))
-            if oldest > floor and len(kept) <= self.cfg.window:
+            if oldest > floor and len(kept) <= window:
                 break
             del kept[oldest]
 

@@ -148,7 +148,12 @@ class NodeCore:
         self._now = now
         self.event(
             "start",
-            {"out": list(self.senders), "in": list(self.receivers), "mode": self.cfg.mode.value},
+            {
+                "out": list(self.senders),
+                "in": list(self.receivers),
+                "mode": self.cfg.mode.value,
+                "trace": "full" if self.cfg.trace_messages else "lean",
+            },
         )
         return self._tick_body(now)
 

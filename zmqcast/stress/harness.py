@@ -124,6 +124,7 @@ def effective_config(
     faults = dict(data.get("faults", {}))
     faults.update(loss=options.loss, dup=options.dup, reorder=options.reorder, seed=options.seed)
     data["faults"] = faults
+    data["trace"] = "full"  # the checkers read every delivery, whatever the user's config says
     if options.no_repair:
         data["channel"] = "lossy"
     for entry in data["nodes"]:
