@@ -30,7 +30,8 @@ NODE_LIMIT = 600.0
 class SnapshotDriver:
     """Asks the nodes for snapshots at a fixed rate, rotating initiators; keeps durations.
 
-    Runs in a thread of its own beside the benchmark's collection. A snapshot
+    Runs in a thread of its own beside the benchmark's collection, starting
+    once every node is connected to its peers. A snapshot
     whose answer has not come back when the run ends is counted as lost.
     """
 
@@ -48,6 +49,7 @@ class SnapshotDriver:
         clients = {n: AdminClient(e) for n, e in self.endpoints.items()}
         nodes = list(clients)
         try:
+            self._wait_connected(clients)
             k = 0
             due = time.monotonic() + 1 / self.rate
             while not self.stop.is_set():
@@ -67,6 +69,22 @@ class SnapshotDriver:
         finally:
             for client in clients.values():
                 client.close()
+
+
+    def _wait_connected(self, clients: dict[str, AdminClient]) -> None:
+        """Return once every node says it is linked to all its peers (or on stop).
+
+        A snapshot begun while nodes still start up would time their start-up
+        (imports, handshakes with backoff), not the protocol under load.
+        """
+        pending = set(clients)
+        while pending and not self.stop.is_set():
+            for node in pending:
+                clients[node].send("status")
+            self.stop.wait(0.02)
+            for node in list(pending):
+                if any(r.get("connected") for r in clients[node].replies()):
+                    pending.discard(node)
 
 
 @dataclass(frozen=True)

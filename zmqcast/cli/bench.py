@@ -124,16 +124,22 @@ def bench(
             ours[1].samples.append(result.rss_checkpoint_kb)
             ours[2].samples.append(result.rss_growth_kb)
         elif scenario == "snapshot":
-            base = run_cluster(nodes, messages, size, trace=trace).throughput
-            ours[0].samples.append(base)
-            for i, v in enumerate(VARIANTS):
-                loaded = run_cluster(
+            before = run_cluster(nodes, messages, size, trace=trace).throughput
+            loaded = [
+                run_cluster(
                     nodes, messages, size, snapshot_rate=SNAPSHOT_RATE, variant=v, trace=trace
                 )
-                d = loaded.snapshot_durations
+                for v in VARIANTS
+            ]
+            # Unloaded runs on both sides of the loaded ones: the machine's own
+            # drift over the repeat then weighs on both sides of the ratio.
+            base = (before + run_cluster(nodes, messages, size, trace=trace).throughput) / 2
+            ours[0].samples.append(base)
+            for i, run in enumerate(loaded):
+                d = run.snapshot_durations
                 ours[1 + 3 * i].samples.append(percentile(d, 0.5) if d else float("nan"))
                 ours[2 + 3 * i].samples.append(percentile(d, 0.99) if d else float("nan"))
-                ours[3 + 3 * i].samples.append(100 * (1 - loaded.throughput / base))
+                ours[3 + 3 * i].samples.append(100 * (1 - run.throughput / base))
         elif scenario == "pyre":
             try:
                 theirs = run_pyre(nodes, messages, size)
