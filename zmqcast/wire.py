@@ -46,14 +46,14 @@ Kind ``"data"`` (:class:`~zmqcast.core.frames.Data`)
 
 Kind ``"hb"`` (:class:`~zmqcast.core.frames.Heartbeat`)
     ``next``: int ``>= 1``, the next sequence number the sender will assign.
-    No body parts.
+    No payload part.
 
 Kind ``"ack"`` (:class:`~zmqcast.core.frames.Ack`)
     ``ack``, ``rel``: ints ``>= 0`` (cumulative received / released).
     ``sack``, ``srel``, ``nack``: optional lists of ``[lo, hi]`` int pairs
     with ``1 <= lo <= hi`` (inclusive ranges), at most ``max_items`` pairs
     per list; the encoder omits a list when it is empty and the decoder reads
-    a missing one (or ``[]``, but not ``null``) as empty. No body parts.
+    a missing one (or ``[]``, but not ``null``) as empty. No payload part.
 
 Every integer in the header (outside ``meta``) must be at most
 ``2**53 - 1`` (:data:`MAX_INT`), the largest integer that every JSON

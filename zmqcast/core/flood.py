@@ -216,7 +216,7 @@ class Flooding:
 
         A cursor, not ``next(iter(dict))``: a dict whose oldest keys keep being
         deleted leaves dummy slots at its front, which every such call would
-        scan again (it showed in profiles as a fifth of a relay's time).
+        scan again (about 1 µs a call at a window of 256).
         """
         alive = self._alive
         if not alive:
