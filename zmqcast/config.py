@@ -142,6 +142,7 @@ def parse_config(data: Any) -> ClusterConfig:
     if channel not in modes:
         raise ConfigError("channel", f"must be one of {', '.join(modes)}, got {channel!r}")
     window = _int(data.get("window", 256), "window", 1, 1 << 20)
+    max_frame = _int(data.get("max_frame_bytes", 1 << 20), "max_frame_bytes", 1 << 17, 1 << 30)
     trace = data.get("trace", "full")
     if trace not in TRACE_LEVELS:
         raise ConfigError("trace", f"must be one of {', '.join(TRACE_LEVELS)}, got {trace!r}")
@@ -167,11 +168,11 @@ def parse_config(data: Any) -> ClusterConfig:
             holdback_timeout=values["holdback"],
             snapshot_timeout=values["snapshot"],
             trace_messages=trace == "full",
+            max_frame_bytes=max_frame,
         )
     except ValueError as exc:
         raise ConfigError("timeouts", str(exc)) from None
     faults = _parse_faults(data.get("faults", {}), ids)
-    max_frame = _int(data.get("max_frame_bytes", 1 << 20), "max_frame_bytes", 1024, 1 << 30)
     return ClusterConfig(tuple(nodes), links, core, faults, max_frame)
 
 

@@ -3,6 +3,7 @@ cannot rot; its figures are not judged here (that is not what CI is for)."""
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 
@@ -75,6 +76,21 @@ def test_multicast_with_the_full_trace() -> None:
     assert "multicast delivered/s" in done.stdout
 
 
+@pytest.mark.timeout(120)
+def test_large_bodies_are_batched_within_the_frame_limit() -> None:
+    """64 bodies of 100 kB would make a 6 MB frame that receivers refuse (1 MiB
+    limit); the sender must split batches by bytes, or the run never ends."""
+    done = subprocess.run(
+        zmqcast_cmd("bench", "channel", "--size", "100000", "--messages", "200", "--repeat", "1"),
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "channel delivered/s" in done.stdout
+
+
 def test_bad_bench_flags_name_the_flag() -> None:
     runner = CliRunner()
     for args, flag in [
@@ -105,3 +121,17 @@ def test_statistics_helpers() -> None:
     assert percentile([5.0, 1.0, 4.0, 2.0, 3.0], 0.5) == 3.0
     assert percentile(list(map(float, range(1, 101))), 0.99) == 99.0
     assert percentile([], 0.5) == 0.0
+
+
+def test_a_failed_run_is_an_error_line_not_a_traceback(monkeypatch: pytest.MonkeyPatch) -> None:
+    def node_died(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("benchmark node P2 exited early:\nsome output of P2")
+
+    # The package exports the command under the module's name, hence importlib.
+    monkeypatch.setattr(importlib.import_module("zmqcast.cli.bench"), "run_cluster", node_died)
+    result = CliRunner().invoke(app, ["bench", "multicast", "--messages", "10", "--repeat", "1"])
+    assert result.exit_code == 1
+    assert "Traceback" not in result.output
+    lines = result.output.splitlines()
+    assert "error: bench multicast: benchmark node P2 exited early:" in lines
+    assert "some output of P2" in lines

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from zmqcast.core.config import ChannelMode, CoreConfig
+from zmqcast.core.config import FRAME_HEADROOM, ChannelMode, CoreConfig
 from zmqcast.core.frames import Ack, Data, Frame, Heartbeat, Item
 from zmqcast.core.receiver import ReceiveChannel
 from zmqcast.core.sender import SendChannel
@@ -281,3 +281,18 @@ def test_hostile_acks_ignored_cheaply() -> None:
     assert sr.frames == []  # sack marked both received, so the nack resends nothing
     s.on_ack(Ack("B", "A", 1, 7, 0, 0), 1.0, sr)
     assert s.stats.stale_acks == 1
+
+
+def test_batches_stay_within_the_frame_byte_budget() -> None:
+    """Large bodies split a batch so that no frame exceeds what receivers accept."""
+    s, r, sr, rr = pair(max_frame_bytes=FRAME_HEADROOM + 1000)
+    bodies = [b"a" * 400, b"b" * 400, b"c" * 400, b"d" * 1500, b"e" * 10, b"f" * 10]
+    for i, body in enumerate(bodies):
+        s.send({"i": i}, body)
+    s.flush(0.0, sr)
+    frames = [f for f in sr.take() if isinstance(f, Data)]
+    # 800 bytes fit the 1000-byte budget, a third 400 does not; a body over the
+    # budget travels alone (the sender never refuses an item it has queued).
+    assert [[len(i.body) for i in f.items] for f in frames] == [[400, 400], [400], [1500], [10, 10]]
+    got = [i.body for f in frames for i in r.on_data(f, 0.0, rr)]
+    assert got == bodies

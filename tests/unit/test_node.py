@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from zmqcast.core.config import CoreConfig
+from zmqcast.core.config import FRAME_HEADROOM, CoreConfig
 from zmqcast.core.events import Delivery, Event, Outputs
 from zmqcast.core.frames import Frame
 from zmqcast.core.node import Backpressure, NodeCore
@@ -195,3 +195,19 @@ def test_a_lean_trace_drops_only_the_per_message_events(shape: str, count: int) 
     assert not per_message & set(lean_kinds)
     assert lean_kinds == Counter({k: n for k, n in full_kinds.items() if k not in per_message})
     assert {e["trace"] for e in lean.events if e["kind"] == "start"} == {"lean"}
+
+
+def test_a_body_no_frame_can_carry_is_refused() -> None:
+    cfg = CoreConfig(max_frame_bytes=FRAME_HEADROOM + 100)
+    net = Net("mesh", 2, cfg)
+    p1 = net.cores["P1"]
+    assert p1.max_body == 100
+    for call in (
+        lambda: p1.multicast(b"x" * 101, net.now),
+        lambda: p1.multicast_batch([b"ok", b"x" * 101], net.now),
+        lambda: p1.send_app("P2", b"x" * 101, net.now),
+    ):
+        with pytest.raises(ValueError, match="body: 101 bytes"):
+            call()
+    net.multicast("P1", b"x" * 100)
+    assert [d.body for d in net.delivered["P2"]] == [b"x" * 100]

@@ -154,7 +154,17 @@ def bench(
             figures = (result.throughput, result.latency_p50, result.latency_p99)
             _append(ours, (*figures, result.frames_per_delivery))
 
-    _with_progress(scenario, repeat, one_run, quiet=json)
+    try:
+        _with_progress(scenario, repeat, one_run, quiet=json)
+    except RuntimeError as exc:
+        # A node that exited early or never finished: say which, with its last
+        # output, and fail the command rather than print a traceback.
+        first, _, rest = str(exc).partition("\n")
+        typer.echo(f"error: bench {scenario}: {first}", err=True)
+        for note in [rest, *getattr(exc, "__notes__", [])]:
+            if note.strip():
+                typer.echo(note.rstrip(), err=True)
+        raise typer.Exit(1) from None
     metrics = [raw, rtt50, rtt99, *ours]
     ratio = median(ours[0].samples) / median(raw.samples) if ours else 1.0
     record = {

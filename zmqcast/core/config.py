@@ -21,6 +21,10 @@ class ChannelMode(StrEnum):
         return self is not ChannelMode.LOSSY
 
 
+FRAME_HEADROOM = 64 * 1024
+"""Bytes of a frame kept for its JSON header (up to ``max_batch`` item headers)."""
+
+
 @dataclass(frozen=True, slots=True)
 class CoreConfig:
     """Timers are in seconds of whatever clock the driver feeds as ``now``."""
@@ -34,6 +38,10 @@ class CoreConfig:
     come back by retransmission."""
     max_batch: int = 64
     """Most items packed into one data frame."""
+    max_frame_bytes: int = 1 << 20
+    """Largest frame a receiver accepts (config ``max_frame_bytes``). A data
+    frame takes further items only while its bodies stay ``FRAME_HEADROOM``
+    below it, so batching never builds a frame the receiver must refuse."""
     rto: float = 0.2
     """First retransmission timeout; doubled on every retry up to ``rto_max``."""
     rto_max: float = 2.0
@@ -75,6 +83,7 @@ class CoreConfig:
             ("window", self.window >= 1),
             ("reorder_limit", self.reorder_limit >= self.window),
             ("max_batch", self.max_batch >= 1),
+            ("max_frame_bytes", self.max_frame_bytes > FRAME_HEADROOM),
             ("rto", self.rto > 0),
             ("rto_max", self.rto_max >= self.rto),
             ("ack_delay", self.ack_delay >= 0),

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zmqcast.core.clock import LamportClock
-from zmqcast.core.config import ChannelMode, CoreConfig
+from zmqcast.core.config import FRAME_HEADROOM, ChannelMode, CoreConfig
 from zmqcast.core.detector import FailureDetector
 from zmqcast.core.events import Outputs
 from zmqcast.core.flood import Flooding, Spread
@@ -118,6 +118,8 @@ class NodeCore:
         self.snapshots.peer_incs = self._peer_incs
         self.snapshots.restarted = restarted
         self.unknown_frames = 0
+        self.max_body = cfg.max_frame_bytes - FRAME_HEADROOM
+        """The largest body a message may have: one alone in a frame must fit."""
         self._now = now
         self._out = Outputs()
 
@@ -166,8 +168,15 @@ class NodeCore:
         """
         return self.flood.can_multicast()
 
+    def _check_size(self, body: bytes) -> None:
+        """Refuse a body that no frame could carry: it would be resent forever."""
+        if len(body) > self.max_body:
+            raise ValueError(f"body: {len(body)} bytes, more than a frame carries: {self.max_body}")
+
     def multicast(self, body: bytes, now: float) -> Outputs:
-        """Send ``body`` to the group; raise :class:`Backpressure` if a window is full."""
+        """Send ``body`` to the group; raise :class:`Backpressure` if a window is full,
+        ``ValueError`` if the body is larger than ``max_body``."""
+        self._check_size(body)
         if not self.flood.can_multicast():
             raise Backpressure(self.id)
         self._now = now
@@ -181,6 +190,8 @@ class NodeCore:
         to ``max_batch`` items each): this is how batching happens under load,
         while a lone message still leaves at once.
         """
+        for body in bodies:  # all or none: a refused batch leaves nothing queued
+            self._check_size(body)
         self._now = now
         flood = self.flood
         taken = 0
@@ -208,6 +219,7 @@ class NodeCore:
 
     def send_app(self, dst: str, body: bytes, now: float) -> Outputs:
         """Send one app message to out-neighbour ``dst``; raise Backpressure if full."""
+        self._check_size(body)
         if not self.senders[dst].has_room():
             raise Backpressure(self.id)
         self._now = now

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from zmqcast.core.config import ChannelMode, CoreConfig
+from zmqcast.core.config import FRAME_HEADROOM, ChannelMode, CoreConfig
 from zmqcast.core.events import channel_name
 from zmqcast.core.frames import DATA_LANE, Ack, Data, Heartbeat, Item, Meta, Ranges
 from zmqcast.core.recorder import Recorder
@@ -149,11 +149,18 @@ class SendChannel:
     def _transmit(self, entries: list[_Entry], now: float, out: Recorder, retransmit: bool) -> None:
         cfg = self.cfg
         batch = cfg.max_batch
-        for start in range(0, len(entries), batch):
-            chunk = entries[start : start + batch]
-            items = tuple(Item(e.seq, e.meta, e.body) for e in chunk)
-            out.frame(Data(self.src, self.dst, self.inc, self.peer_inc, items, self.lane))
-            self.stats.frames += 1
+        budget = cfg.max_frame_bytes - FRAME_HEADROOM
+        chunk: list[Item] = []
+        size = 0
+        for e in entries:
+            # A frame takes at least one item; more only while the bodies fit.
+            if chunk and (len(chunk) == batch or size + len(e.body) > budget):
+                self._emit(chunk, out)
+                chunk, size = [], 0
+            chunk.append(Item(e.seq, e.meta, e.body))
+            size += len(e.body)
+        if chunk:
+            self._emit(chunk, out)
         if self._reliable:
             for e in entries:
                 e.tries += 1
@@ -167,6 +174,10 @@ class SendChannel:
                 "retransmit",
                 {"ch": self.name, "count": len(entries), "first": entries[0].seq},
             )
+
+    def _emit(self, items: list[Item], out: Recorder) -> None:
+        out.frame(Data(self.src, self.dst, self.inc, self.peer_inc, tuple(items), self.lane))
+        self.stats.frames += 1
 
     # ----------------------------------------------------------------- timers
     def tick(self, now: float, out: Recorder) -> None:

@@ -452,6 +452,12 @@ class NodeRuntime:
             if not self.core.can_multicast():
                 return
             self.pending_input.pop(0)
+            if len(text.encode()) > self.core.max_body:
+                self.out.write(
+                    f"[{self.id}] error: line of {len(text.encode())} bytes not sent: "
+                    f"a message carries at most {self.core.max_body}\n"
+                )
+                continue
             self._multicast(text)
 
     def _command(self, text: str) -> None:
