@@ -16,6 +16,15 @@ from zmqcast.bench.stats import median, percentile
 from zmqcast.cli import app
 
 
+def _bench(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``zmqcast bench ARGS`` as a real process; it must succeed."""
+    done = subprocess.run(
+        zmqcast_cmd("bench", *args), capture_output=True, text=True, timeout=110, check=False
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(
     "scenario", ["raw", "channel", "multicast", "all-to-all", "snapshot", "memory", "pyre"]
@@ -24,14 +33,7 @@ def test_every_scenario_runs_and_reports_its_ratio(scenario: str) -> None:
     if scenario == "pyre":
         pytest.importorskip("pyre", reason="the optional extra: pip install 'zmqcast[pyre]'")
     messages = "3000" if scenario == "snapshot" else "300"  # time for a few snapshots
-    done = subprocess.run(
-        zmqcast_cmd("bench", scenario, "--messages", messages, "--repeat", "2", "--json"),
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = _bench(scenario, "--messages", messages, "--repeat", "2", "--json")
     record = orjson.loads(done.stdout.strip().splitlines()[-1])
     assert record["scenario"] == scenario and record["repeat"] == 2
     assert record["trace"] == "lean"
@@ -65,14 +67,7 @@ def test_every_scenario_runs_and_reports_its_ratio(scenario: str) -> None:
 @pytest.mark.timeout(120)
 def test_multicast_with_the_full_trace() -> None:
     """The default runs lean; the full trace (an event per delivery) must work too."""
-    done = subprocess.run(
-        zmqcast_cmd("bench", "multicast", "--messages", "300", "--repeat", "1", "--trace", "full"),
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = _bench("multicast", "--messages", "300", "--repeat", "1", "--trace", "full")
     assert "multicast delivered/s" in done.stdout
 
 
@@ -80,14 +75,7 @@ def test_multicast_with_the_full_trace() -> None:
 def test_large_bodies_are_batched_within_the_frame_limit() -> None:
     """64 bodies of 100 kB would make a 6 MB frame that receivers refuse (1 MiB
     limit); the sender must split batches by bytes, or the run never ends."""
-    done = subprocess.run(
-        zmqcast_cmd("bench", "channel", "--size", "100000", "--messages", "200", "--repeat", "1"),
-        capture_output=True,
-        text=True,
-        timeout=100,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    done = _bench("channel", "--size", "100000", "--messages", "200", "--repeat", "1")
     assert "channel delivered/s" in done.stdout
 
 
