@@ -166,7 +166,10 @@ def bench(
                 typer.echo(note.rstrip(), err=True)
         raise typer.Exit(1) from None
     metrics = [raw, rtt50, rtt99, *ours]
-    ratio = median(ours[0].samples) / median(raw.samples) if ours else 1.0
+    # Each repeat's ratio is taken within the repeat, then the median of those:
+    # the machine drifts between repeats, and the pairing cancels the drift.
+    ratios = _ratios(ours[0].samples, raw.samples) if ours else [1.0] * repeat
+    ratio = _median(ratios)
     record = {
         "scenario": scenario,
         "nodes": nodes if scenario != "raw" else 2,
@@ -176,9 +179,12 @@ def bench(
         "trace": trace,
         "metrics": [m.record() for m in metrics],
         "ratio_to_raw": ratio,
+        "ratio_to_raw_runs": ratios,
     }
     if scenario == "pyre":
-        record["ratio_to_pyre"] = _ratio(median(ours[4].samples), median(ours[0].samples))
+        pyre_ratios = _ratios(ours[4].samples, ours[0].samples)
+        record["ratio_to_pyre"] = _median(pyre_ratios)
+        record["ratio_to_pyre_runs"] = pyre_ratios
     if json:
         typer.echo(orjson.dumps(record).decode())
         return
@@ -189,9 +195,9 @@ def bench(
     for m in metrics:
         typer.echo(f"  {m.name:<26} {_fmt(m)}")
     if ours:
-        typer.echo(f"  {'ratio to raw frames/s':<26} {ratio:.3f}")
+        typer.echo(f"  {'ratio to raw frames/s':<26} {_fmt_ratios(ratios)}")
     if scenario == "pyre":
-        typer.echo(f"  {'ratio multicast / pyre':<26} {record['ratio_to_pyre']:.3f}")
+        typer.echo(f"  {'ratio multicast / pyre':<26} {_fmt_ratios(pyre_ratios)}")
         if min(ours[3].samples) < 1:
             typer.echo("  (Pyre lost messages: it drops a peer whose send queue is full)")
 
@@ -210,9 +216,22 @@ def _require_pyre() -> None:
         fail("pyre", "needs the optional extra: pip install 'zmqcast[pyre]'")
 
 
-def _ratio(ours: float, theirs: float) -> float:
-    """``ours / theirs``; NaN (JSON null) when there is nothing to divide by."""
-    return ours / theirs if theirs > 0 else math.nan
+def _ratios(ours: list[float], theirs: list[float]) -> list[float]:
+    """Run by run, ``ours / theirs``; NaN (JSON null) where there is nothing to divide by."""
+    return [o / t if t > 0 else math.nan for o, t in zip(ours, theirs, strict=True)]
+
+
+def _median(values: list[float]) -> float:
+    """The median of the values that are numbers; NaN if none is."""
+    valid = [v for v in values if not math.isnan(v)]
+    return median(valid) if valid else math.nan
+
+
+def _fmt_ratios(ratios: list[float]) -> str:
+    valid = [r for r in ratios if not math.isnan(r)]
+    if not valid:
+        return "     -"
+    return f"{_median(ratios):10.3f}     ({min(valid):.3f} - {max(valid):.3f})"
 
 
 def _fmt(m: Metric) -> str:
