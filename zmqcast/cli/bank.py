@@ -13,18 +13,17 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from zmqcast.cli.check import check_run
 from zmqcast.cli.errors import check_probability, fail
 from zmqcast.cli.node import _load, _with_faults, bank_plan
+from zmqcast.cli.options import REORDER_RATE, ConfigOption, DupRate, LossRate, ReorderFlag
 from zmqcast.cli.procs import supervised, terminate
 from zmqcast.config import ClusterConfig
 from zmqcast.runtime.spawn import spawn_node
 
 SETTLE_LIMIT = 90.0
 """Seconds past ``--duration`` after which nodes still running are stopped."""
-REORDER_RATE = 0.2
-"""The per-frame swap probability that ``--reorder`` switches on."""
 
 
 def bank(
-    config: Annotated[Path, typer.Option("--config", help="Cluster config (JSON).")],
+    config: ConfigOption,
     variant: Annotated[
         str,
         typer.Option(help="chandy-lamport, lai-yang, sender-log or all (default: per channel)."),
@@ -34,11 +33,9 @@ def bank(
         float, typer.Option(help="Seconds between snapshots, initiated by rotating nodes.")
     ] = 1.0,
     rate: Annotated[float, typer.Option(help="Transfers per second from each node.")] = 50.0,
-    loss: Annotated[float, typer.Option(help="Drop each outgoing frame.")] = 0.0,
-    dup: Annotated[float, typer.Option(help="Duplicate each outgoing frame.")] = 0.0,
-    reorder: Annotated[
-        bool, typer.Option("--reorder", help=f"Swap frames with probability {REORDER_RATE}.")
-    ] = False,
+    loss: LossRate = 0.0,
+    dup: DupRate = 0.0,
+    reorder: ReorderFlag = False,
     run_dir: Annotated[Path | None, typer.Option(help="Where the run's files go.")] = None,
     seed: Annotated[int, typer.Option(help="Seed of transfers and loss injection.")] = 0,
 ) -> None:

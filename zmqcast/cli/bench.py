@@ -199,9 +199,9 @@ def bench(
     for m in metrics:
         typer.echo(f"  {m.name:<26} {_fmt(m)}")
     if ours:
-        typer.echo(f"  {'ratio to raw frames/s':<26} {_fmt_ratios(ratios)}")
+        typer.echo(f"  {'ratio to raw frames/s':<26} {_fmt(Metric('', '1', ratios))}")
     if scenario == "pyre":
-        typer.echo(f"  {'ratio multicast / pyre':<26} {_fmt_ratios(pyre_ratios)}")
+        typer.echo(f"  {'ratio multicast / pyre':<26} {_fmt(Metric('', '1', pyre_ratios))}")
         if min(ours[3].samples) < 1:
             typer.echo("  (Pyre lost messages: it drops a peer whose send queue is full)")
 
@@ -230,12 +230,6 @@ def _median(values: list[float]) -> float:
     valid = [v for v in values if not math.isnan(v)]
     return median(valid) if valid else math.nan
 
-
-def _fmt_ratios(ratios: list[float]) -> str:
-    valid = [r for r in ratios if not math.isnan(r)]
-    if not valid:
-        return "     -"
-    return f"{_median(ratios):10.3f}     ({min(valid):.3f} - {max(valid):.3f})"
 
 
 def _fmt(m: Metric) -> str:

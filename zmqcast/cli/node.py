@@ -17,6 +17,7 @@ import typer
 import zmq
 
 from zmqcast.cli.errors import check_probability, fail
+from zmqcast.cli.options import ConfigOption
 from zmqcast.cli.procs import supervised
 from zmqcast.config import ClusterConfig, ConfigError, load_config
 from zmqcast.core.snapshot import DEFAULT_VARIANT, Variant
@@ -101,7 +102,7 @@ def _default_run_dir() -> Path:
 
 
 def node(
-    config: Annotated[Path, typer.Option("--config", help="Cluster config (JSON).")],
+    config: ConfigOption,
     node_id: Annotated[str, typer.Option("--id", help="Which node of the config to run.")],
     auto: Annotated[
         bool, typer.Option("--auto", help="Run the seed's script, exit once all is delivered.")

@@ -13,9 +13,9 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from zmqcast.check.logs import LogError
-from zmqcast.cli.bank import REORDER_RATE
 from zmqcast.cli.errors import check_choice, check_probability, fail
 from zmqcast.cli.node import _load, snapshot_variants
+from zmqcast.cli.options import REORDER_RATE, ConfigOption, DupRate, LossRate, ReorderFlag
 from zmqcast.config import ClusterConfig, ConfigError
 from zmqcast.core.config import ChannelMode
 from zmqcast.stress.harness import Progress as Counters
@@ -23,13 +23,11 @@ from zmqcast.stress.harness import StressOptions, StressReport, StressRun
 
 
 def stress(
-    config: Annotated[Path, typer.Option("--config", help="Cluster config (JSON).")],
+    config: ConfigOption,
     duration: Annotated[float, typer.Option(help="Seconds of workload under the nemesis.")] = 20.0,
-    loss: Annotated[float, typer.Option(help="Drop each outgoing frame.")] = 0.0,
-    dup: Annotated[float, typer.Option(help="Duplicate each outgoing frame.")] = 0.0,
-    reorder: Annotated[
-        bool, typer.Option("--reorder", help=f"Swap frames with probability {REORDER_RATE}.")
-    ] = False,
+    loss: LossRate = 0.0,
+    dup: DupRate = 0.0,
+    reorder: ReorderFlag = False,
     kill_every: Annotated[
         float, typer.Option(help="Seconds between kill -9 of a random node; 0 for none.")
     ] = 0.0,

@@ -326,8 +326,7 @@ class Flooding:
         origin, oepoch, oseq = key
         src = receiver.src
         self.clock.tick_receive(ts)
-        if oepoch > self._newest_epoch.get(origin, 0):
-            self._newest_epoch[origin] = oepoch
+        self.saw_epoch(origin, oepoch)
         stream_key = (origin, oepoch)
         if stable > self._stable.get(stream_key, 0):
             self._stable[stream_key] = stable
