@@ -156,11 +156,10 @@ def test_same_seed_gives_identical_trace_and_summary() -> None:
 def test_checkers_catch_a_broken_lamport_merge(monkeypatch: pytest.MonkeyPatch) -> None:
     """The harness can fail: a clock that ignores received timestamps is caught."""
 
-    def no_merge(self: LamportClock, received: int) -> int:
+    def no_merge(self: LamportClock, received: int) -> None:
         self.value += 1
-        return self.value
 
-    monkeypatch.setattr(LamportClock, "tick_receive", no_merge)
+    monkeypatch.setattr(LamportClock, "merge", no_merge)
     result = simulate(SimParams(nodes=3, messages=5, seed=1))
     violated = result.report.first_violation()
     assert violated is not None

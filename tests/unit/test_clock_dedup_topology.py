@@ -59,24 +59,38 @@ def test_out_of_order_ids_held_sparse_until_filled() -> None:
     assert d.watermarks()["P1"][1] == 5
 
 
-def test_stable_floor_advances_watermark_and_bounds_memory() -> None:
-    d = Deduplicator(epochs_per_origin=4)
-    # A hole at 1 (e.g. delivered only by a crashed predecessor) pins ids 2..50.
+def test_a_hole_below_the_stable_floor_stays_open_until_the_horizon() -> None:
+    d = Deduplicator(epochs_per_origin=4, horizon=32)
+    # A hole at 1: its copy may still be on its way after the floor passed it.
     for seq in range(2, 51):
         d.admit("P1", 1, seq, 0)
-    assert d.size() == 49
     assert d.admit("P1", 1, 51, 40) == DedupOutcome.NEW
+    assert d.watermarks()["P1"][1] == 0
+    assert d.size() == 50
+    assert d.admit("P1", 1, 1, 40) == DedupOutcome.NEW  # the late copy is delivered
     assert d.watermarks()["P1"][1] == 51
     assert d.size() == 0
-    assert d.skipped == 1  # only id 1 was skipped over
+    assert d.forgotten == 0
     assert d.admit("P1", 1, 30, 40) == DedupOutcome.DUPLICATE
 
 
-def test_ids_at_or_below_stable_floor_are_duplicates() -> None:
-    d = Deduplicator(epochs_per_origin=4)
+def test_holes_far_below_the_stable_floor_are_forgotten_and_memory_stays_bounded() -> None:
+    d = Deduplicator(epochs_per_origin=4, horizon=16)
+    # Id 1 never comes (only a crashed predecessor had it).
+    for seq in range(2, 400):
+        d.admit("P1", 1, seq, max(0, seq - 8))
+        assert d.size() <= 2 * 16 + 8
+    assert d.forgotten == 1
+    assert d.admit("P1", 1, 1, 391) == DedupOutcome.DUPLICATE
+    assert d.watermarks()["P1"][1] == 399
+
+
+def test_ids_far_below_the_stable_floor_are_duplicates() -> None:
+    d = Deduplicator(epochs_per_origin=4, horizon=4)
     assert d.admit("P1", 1, 10, 9) == DedupOutcome.NEW
-    assert d.skipped == 9
+    assert d.forgotten == 5
     assert d.admit("P1", 1, 5, 0) == DedupOutcome.DUPLICATE
+    assert d.admit("P1", 1, 6, 0) == DedupOutcome.NEW  # within the horizon: kept
 
 
 def test_old_epochs_pruned_and_then_stale() -> None:

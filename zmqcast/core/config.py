@@ -66,6 +66,11 @@ class CoreConfig:
     delivered the missing messages, which then never come back)."""
     epochs_per_origin: int = 4
     """Duplicate-suppression records kept per origin: one per recent epoch."""
+    dedup_horizon: int = 4096
+    """How far an origin's stable floor must pass an id this node never
+    delivered before duplicate suppression forgets it (a late copy of it is
+    then dropped). The floor can pass a copy still in flight after a relay
+    restarts; see :mod:`zmqcast.core.dedup`."""
     snapshot_timeout: float = 30.0
     """A snapshot not complete this long after it reached a node is aborted there."""
     trace_messages: bool = True
@@ -95,6 +100,7 @@ class CoreConfig:
             ("max_ranges", self.max_ranges >= 1),
             ("holdback_timeout", self.holdback_timeout > 0),
             ("epochs_per_origin", self.epochs_per_origin >= 1),
+            ("dedup_horizon", self.dedup_horizon >= self.window),
             ("snapshot_timeout", self.snapshot_timeout > 0),
         ]
         for name, ok in checks:

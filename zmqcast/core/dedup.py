@@ -1,14 +1,20 @@
 """Duplicate suppression for multicast ids in bounded memory.
 
-Per origin epoch we keep a :class:`SeqSet`: a contiguous delivered-watermark plus
-the sparse ids above it. Every multicast carries its origin's *stable floor*:
-every message of that origin at or below it has been released everywhere, so
-it was delivered by every live incarnation or by a predecessor of it, and will
-never be needed again. The watermark jumps to the stable floor, so a hole left
-by a crashed predecessor cannot pin memory. An origin never runs more than
-``window`` sequence numbers ahead of its stable floor, so at most ``window``
-ids per origin epoch are held, and only the newest ``epochs_per_origin``
-epochs of each origin are remembered.
+Per origin epoch we keep a :class:`SeqSet`: a contiguous watermark of ids
+delivered here plus the sparse ids delivered above it. An id is a duplicate
+only if this incarnation delivered it, or if it fell so far behind that its
+record had to be forgotten.
+
+Every multicast carries its origin's *stable floor*, below which the origin
+holds nothing in custody. The floor is *not* taken as proof that this node
+has every id below it: after a relay restarts, a copy may still travel down a
+branch of the flood whose custody chain died with that relay, and arrive here
+after the floor passed it (see :mod:`zmqcast.core.flood`, "Stable floor").
+Treating it as a duplicate would lose it for good. So a hole below the floor
+is kept open until the floor is ``horizon`` ids past it; only then is it
+forgotten (and counted in :attr:`Deduplicator.forgotten`). Memory per origin
+epoch stays below ``2 * horizon`` plus the origin window, and only the newest
+``epochs_per_origin`` epochs of each origin are remembered.
 """
 
 from __future__ import annotations
@@ -27,10 +33,12 @@ class DedupOutcome:
 class Deduplicator:
     """Remembers which multicast ids ``(origin, epoch, seq)`` were delivered."""
 
-    def __init__(self, epochs_per_origin: int) -> None:
+    def __init__(self, epochs_per_origin: int, horizon: int = 4096) -> None:
         self.epochs_per_origin = epochs_per_origin
+        self.horizon = horizon
         self._seen: dict[str, dict[int, SeqSet]] = {}
-        self.skipped = 0
+        self.forgotten = 0
+        """Ids never delivered here whose record was dropped below the horizon."""
 
     def admit(self, origin: str, epoch: int, seq: int, stable: int) -> str:
         """Record the id if it is new; say whether it was new, a duplicate or stale.
@@ -48,10 +56,14 @@ class Deduplicator:
                     return DedupOutcome.STALE_EPOCH
                 del epochs[oldest]
             record = epochs[epoch] = SeqSet()
-        if stable > record.floor:
-            present = sum(1 for v in record.extra if v <= stable)
-            self.skipped += stable - record.floor - present
-            record.advance_to(stable)
+        horizon = self.horizon
+        if stable - record.floor > 2 * horizon:
+            # Forget in steps of ``horizon``, so the set is rebuilt once per
+            # ``horizon`` ids, not on every message.
+            target = stable - horizon
+            present = sum(1 for v in record.extra if v <= target)
+            self.forgotten += target - record.floor - present
+            record.advance_to(target)
         return DedupOutcome.NEW if record.add(seq) else DedupOutcome.DUPLICATE
 
     def size(self) -> int:

@@ -41,9 +41,19 @@ Retention and replay
 
 Stable floor
     Every multicast carries ``sf``, its origin's stable floor: the origin has no
-    unreleased message at or below it, so each of those reached every live
-    incarnation (or a crashed predecessor of it). Receivers never wait for, and
-    need not remember, anything at or below it.
+    unreleased message at or below it. Without restarts each of those reached
+    every node. A restart can break that promise: a node that got a message
+    from a relay which then crashed still spreads it down its own branch, but
+    that branch's custody chain died with the relay, and when the relay's new
+    incarnation gets the message again from the origin, it releases it without
+    waiting for that branch. The origin's floor then passes a message still on
+    its way. (Holding such duplicates until released instead would close
+    custody cycles between nodes that hold each other's copies.) So receivers
+    treat the floor as a hint, never as proof of receipt: duplicate
+    suppression keeps a hole below the floor open (up to ``dedup_horizon``, see
+    :mod:`zmqcast.core.dedup`), and a node that never restarted keeps waiting
+    for such a gap in holdback, giving it up only after ``holdback_timeout``.
+    Retention and replay still use the floor to skip what is settled.
 
 Holdback (``fifo`` channels only)
     A restarted relay may forward a later message before an earlier one that
@@ -188,7 +198,7 @@ class Flooding:
         self.event = event
         self.echo_to = echo_to
         self.restarted = restarted
-        self.dedup = Deduplicator(cfg.epochs_per_origin)
+        self.dedup = Deduplicator(cfg.epochs_per_origin, cfg.dedup_horizon)
         self.stats = FloodStats()
         self.deliveries: list[Delivery] = []
         self._custody = cfg.mode.reliable
@@ -206,9 +216,6 @@ class Flooding:
         self._retained: dict[tuple[str, int], _Retained] = {}
         # Relay targets per upstream neighbour (the out-neighbours are fixed).
         self._targets: dict[str, list[str]] = {}
-        # Lamport value of the last clock-ticking event emitted: a delivery must
-        # be stamped strictly above it, even when several happen in one receipt.
-        self._stamped = 0
 
     # ------------------------------------------------------------- sending
     def _oldest_alive(self) -> int | None:
@@ -254,7 +261,6 @@ class Flooding:
         }
         self.dedup.admit(self.id, self.inc, seq, stable)
         self.stats.multicasts += 1
-        self._stamped = ts
         if self._trace:
             self.event(
                 "multicast",
@@ -325,7 +331,7 @@ class Flooding:
     ) -> None:
         origin, oepoch, oseq = key
         src = receiver.src
-        self.clock.tick_receive(ts)
+        self.clock.merge(ts)
         self.saw_epoch(origin, oepoch)
         stream_key = (origin, oepoch)
         if stable > self._stable.get(stream_key, 0):
@@ -335,7 +341,7 @@ class Flooding:
             if outcome == DedupOutcome.STALE_EPOCH:
                 self.stats.stale_epoch += 1
             self.stats.duplicates += 1
-            self._stamp()
+            self.clock.stamp()
             if self._trace:
                 self.event(
                     "duplicate", {"origin": origin, "oepoch": oepoch, "oseq": oseq, "from": src}
@@ -359,29 +365,22 @@ class Flooding:
             self.event("late", {"origin": origin, "oepoch": oepoch, "oseq": oseq, "from": src})
             self._deliver(key, pending, now)
             return
-        if stable >= stream.next:
+        if stable >= stream.next and self.restarted:
+            # Our predecessor may have delivered what the gap lacks. A node
+            # that never restarted waits instead: the floor can pass a copy
+            # still on its way (see "Stable floor" above).
             self._skip(stream_key, stream, stable + 1, now)
         if oseq != stream.next:
             stream.waiting[oseq] = pending
             if stream.since == _NEVER:
                 stream.since = now
-            self._stamp()
+            self.clock.stamp()
             if self._trace:
                 self.event("held", {"origin": origin, "oepoch": oepoch, "oseq": oseq, "from": src})
             return
         self._deliver(key, pending, now)
         stream.next = oseq + 1
         self._drain(origin, oepoch, stream, now)
-
-    def _stamp(self) -> None:
-        """Make the clock strictly exceed the last clock-ticking event's value.
-
-        A receipt ticks the clock once; when it also releases messages from the
-        holdback queue, each of those deliveries is an event of its own.
-        """
-        if self.clock.value <= self._stamped:
-            self.clock.value += 1
-        self._stamped = self.clock.value
 
     def _drain(self, origin: str, oepoch: int, stream: _Stream, now: float) -> None:
         waiting = stream.waiting
@@ -419,7 +418,7 @@ class Flooding:
 
     def _deliver(self, key: MsgKey, p: _Pending, now: float) -> None:
         origin, oepoch, oseq = key
-        self._stamp()
+        self.clock.stamp()
         self.stats.delivered += 1
         if self._trace:
             self.event(
@@ -526,21 +525,32 @@ class Flooding:
             receiver.release(inc, seq, now)
 
     # ------------------------------------------------------------- timers
+    def _may_skip(self, stream_key: tuple[str, int], stream: _Stream) -> bool:
+        """Whether a timed-out gap of ``stream`` may be given up.
+
+        A restarted incarnation may face gaps its predecessor filled. A node
+        that never restarted gives up only on a gap the stable floor passed:
+        one the floor has not passed is still in some node's custody.
+        """
+        return self.restarted or self._stable.get(stream_key, 0) >= stream.next
+
     def tick(self, now: float) -> None:
-        """On a restarted incarnation, skip holdback gaps that outlived the timeout."""
-        if not self.restarted:
+        """Skip holdback gaps that outlived the timeout and may be given up."""
+        if not self._streams:
             return
         timeout = self.cfg.holdback_timeout
         for stream_key, stream in list(self._streams.items()):
-            if stream.waiting and now >= stream.since + timeout:
+            if (
+                stream.waiting
+                and now >= stream.since + timeout
+                and self._may_skip(stream_key, stream)
+            ):
                 self._skip(stream_key, stream, min(stream.waiting), now)
 
     def next_deadline(self) -> float:
-        if not self.restarted:
-            return _NEVER
         due = _NEVER
-        for stream in self._streams.values():
-            if stream.waiting:
+        for stream_key, stream in self._streams.items():
+            if stream.waiting and self._may_skip(stream_key, stream):
                 due = min(due, stream.since + self.cfg.holdback_timeout)
         return due
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from zmqcast.core.config import ChannelMode, CoreConfig
 from zmqcast.core.events import channel_name
 from zmqcast.core.frames import DATA_LANE, Ack, Data, Heartbeat, Item
+from zmqcast.core.range_report import RangeReport
 from zmqcast.core.recorder import Recorder
 from zmqcast.core.seqset import SeqSet
 
@@ -57,6 +58,10 @@ class ReceiveChannel:
     def _reset(self) -> None:
         self.received = SeqSet()
         self.released = SeqSet()
+        # Which of their ranges the next ack carries when they do not all fit.
+        self._received_report = RangeReport()
+        self._released_report = RangeReport()
+        self._now = 0.0
         self._buffer: dict[int, Item] = {}
         self._next_deliver = 1
         self._horizon = 0
@@ -111,11 +116,13 @@ class ReceiveChannel:
         """Take a data frame; return the items to hand up, in order."""
         if not self._accept_epoch(frame.inc, frame.dinc, now, out):
             return []
+        self._now = now
         ready: list[Item] = []
         limit = self.received.floor + self.cfg.reorder_limit
         fifo = self.mode is ChannelMode.FIFO
         lossy = self.mode is ChannelMode.LOSSY
         received = self.received
+        note_received = self._received_report.note
         fresh = 0
         for item in frame.items:
             s = item.seq
@@ -132,6 +139,7 @@ class ReceiveChannel:
                 self.stats.duplicates += 1
                 self._ack_now = True
                 continue
+            note_received(s)
             fresh += 1
             if s > self._horizon:
                 if s > self._horizon + 1:
@@ -160,6 +168,7 @@ class ReceiveChannel:
     def on_heartbeat(self, hb: Heartbeat, now: float, out: Recorder) -> None:
         """A heartbeat is always answered; its ``next`` reveals a lost tail."""
         self._ack_now = True
+        self._now = now
         if not self._accept_epoch(hb.inc, hb.dinc, now, out):
             return
         tail = hb.next - 1
@@ -182,13 +191,17 @@ class ReceiveChannel:
         """The upper layer has taken full custody of item ``seq`` of epoch ``inc``."""
         if inc != self.peer_inc or self.mode is ChannelMode.LOSSY:
             return
-        if self.released.add(seq) and self._ack_due == _NEVER:
-            # Release reports are coalesced like acks: the next ack carries them.
-            self._ack_due = now + self.cfg.ack_delay
+        self._now = now
+        if self.released.add(seq):
+            self._released_report.note(seq)
+            if self._ack_due == _NEVER:
+                # Release reports are coalesced like acks: the next ack carries them.
+                self._ack_due = now + self.cfg.ack_delay
 
     # ----------------------------------------------------------------- output
     def tick(self, now: float, out: Recorder) -> None:
         """Send a due ack and declare lossy gaps that timed out."""
+        self._now = now
         if now >= self._loss_due:
             self._declare_lost(self._loss_horizon, out)
             if self._horizon > self.received.floor:
@@ -217,6 +230,8 @@ class ReceiveChannel:
             self.stats.nacks += 1
             out.event("gap", {"ch": self.name, "missing": [list(r) for r in nack]})
         lossy = self.mode is ChannelMode.LOSSY
+        sack = () if lossy else self._received_report.pick(self.received, limit)
+        srel = () if lossy else self._released_report.pick(self.released, limit)
         out.frame(
             Ack(
                 self.dst,
@@ -225,12 +240,15 @@ class ReceiveChannel:
                 self.peer_inc,
                 ack=self.received.floor,
                 rel=min(self.released.floor, self.received.floor),
-                sack=() if lossy else self.received.ranges(limit),
-                srel=() if lossy else self.released.ranges(limit),
+                sack=sack,
+                srel=srel,
                 nack=nack,
                 lane=self.lane,
             )
         )
+        if self._received_report.behind or self._released_report.behind:
+            # More ranges than one ack carries: go on round them shortly.
+            self._ack_due = self._now + self.cfg.ack_delay
 
     def _declare_lost(self, upto: int, out: Recorder) -> None:
         """Lossy mode: give up on every gap at or below ``upto`` and report it."""
