@@ -45,9 +45,14 @@ def test_kill_9_and_restart_under_loss_every_correct_node_agrees(tmp_path: Path)
             nodes[n].wait_for_all(_expect(n, during), timeout=60)
         # The survivors notice the silent peer through the heartbeat.
         # Seen already, perhaps, while waiting for the deliveries above.
-        nodes["P1"].wait_for_all(["suspect: peer=P2"], timeout=30)
+        for n in ("P1", "P3"):
+            nodes[n].wait_for_all(["suspect: peer=P2"], timeout=30)
 
         nodes["P2"] = NodeProcess(config, "P2", run_dir, *FAULTS)
+        # Once both survivors hear the new P2, what they multicast comes after
+        # its start, so restart-validity has pairs to check.
+        for n in ("P1", "P3"):
+            nodes[n].wait_for("alive: peer=P2", timeout=30)
         after = _say_round(nodes, ["P1", "P2", "P3"], "after")
         for n, proc in nodes.items():
             proc.wait_for_all(_expect(n, after), timeout=90)

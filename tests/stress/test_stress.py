@@ -27,18 +27,31 @@ def _stress(
     )
 
 
-VERDICT = re.compile(r"^  (\S.*?)\s+(held|VIOLATED)\b")
+VERDICT = re.compile(r"^  (\S.*?)\s+(held|VIOLATED|not checked)\b(?: \((?:[\d,]+ of )?([\d,]+))?")
 
 
 def _report(stdout: str) -> dict[str, str]:
-    """Invariant name -> ``held`` or ``VIOLATED``, from the report's lines."""
+    """Invariant name -> ``held``, ``VIOLATED`` or ``not checked``, from the report's lines."""
     return {m[1]: m[2] for line in stdout.splitlines() if (m := VERDICT.match(line))}
+
+
+def _checked(stdout: str) -> dict[str, int]:
+    """Invariant name -> how many pairs, events or nodes it checked, from the report."""
+    return {
+        m[1]: int((m[3] or "0").replace(",", ""))
+        for line in stdout.splitlines()
+        if (m := VERDICT.match(line))
+    }
 
 
 NEMESIS = (
     *("--loss", "0.2", "--dup", "0.05", "--reorder"),
     *("--kill-every", "4", "--partition-every", "5", "--seed", "3"),
 )
+MODERATE = ("--chat-rate", "10", "--rate", "20")
+"""The nemesis runs at a moderate rate: at the default load (100 a second per
+node) a kill or a partition stalls every origin window for seconds, and the
+loaded run below has a test of its own."""
 
 
 @pytest.mark.timeout(180)
@@ -48,12 +61,13 @@ def test_a_cluster_under_the_nemesis_keeps_every_invariant(
 ) -> None:
     config = write_config(tmp_path / "c.json", nodes, links=links, **FAST)
     run_dir = tmp_path / "run"
-    done = _stress(config, run_dir, "--duration", "12", *NEMESIS)
+    done = _stress(config, run_dir, "--duration", "12", *NEMESIS, *MODERATE)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "all invariants held" in done.stdout
-    report = _report(done.stdout)
+    report, checked = _report(done.stdout), _checked(done.stdout)
     for name in ("validity", "agreement", "restart-validity", "integrity", "fifo", "lamport"):
         assert report[name] == "held", done.stdout
+        assert checked[name] > 0, done.stdout
     for name in ("cut", "channels", "states", "conservation"):
         assert report.get(f"snapshot {name}") == "held", done.stdout
     assert report["quiescence"] == "held"
@@ -70,6 +84,34 @@ def test_a_cluster_under_the_nemesis_keeps_every_invariant(
         assert f"{kind} " in faults, faults
     complete = list((run_dir / "snapshots").glob("*/global.json"))
     assert complete, "no snapshot completed under the nemesis"
+
+
+@pytest.mark.timeout(180)
+def test_a_loaded_ring_under_kills_checks_validity_on_the_spared_nodes(tmp_path: Path) -> None:
+    """ring5's shape at load: 100 chat multicasts and 100 transfers a second per
+    node, 10% loss, a kill every 3 s. The spared nodes keep validity, agreement
+    and restart-validity checkable, so each must check something and hold."""
+    config = write_config(tmp_path / "c.json", 5, links="ring", channel="fifo", **FAST)
+    run_dir = tmp_path / "run"
+    args = ("--duration", "12", "--loss", "0.1", "--chat-rate", "100", "--rate", "100")
+    done = _stress(config, run_dir, *args, "--kill-every", "3", "--seed", "2")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "all invariants held" in done.stdout
+    report, checked = _report(done.stdout), _checked(done.stdout)
+    for name in ("validity", "agreement", "restart-validity"):
+        assert report[name] == "held", done.stdout
+        assert checked[name] > 0, done.stdout
+    # Load: more multicasts than the old default rate (10/s per node) could make.
+    traffic = next(ln for ln in done.stdout.splitlines() if ln.strip().startswith("traffic"))
+    multicasts = int(traffic.split()[1])
+    assert multicasts > 5 * 10 * 12, traffic
+    # The nemesis killed, but never the nodes it names as spared (2 of 5).
+    nemesis = [orjson.loads(line) for line in (run_dir / "nemesis.jsonl").read_bytes().splitlines()]
+    spared = nemesis[0]["spared"]
+    assert len(spared) == 2
+    killed = {r["node"] for r in nemesis[1:] if r["action"] == "kill"}
+    assert killed and not killed & set(spared)
+    assert f"never killed: {', '.join(spared)}" in done.stdout
 
 
 @pytest.mark.timeout(120)
@@ -92,6 +134,22 @@ def test_without_repair_the_harness_reports_the_losses_and_fails(tmp_path: Path)
     assert "INVARIANTS VIOLATED" in done.stdout
     replay = next(ln for ln in done.stdout.splitlines() if ln.startswith("replay the schedule"))
     assert "--no-repair" in replay and "--seed 3" in replay
+
+
+@pytest.mark.timeout(120)
+def test_a_run_that_could_not_check_validity_fails_and_says_why(tmp_path: Path) -> None:
+    """Two nodes under kills: one is spared, the other restarted, so no pair of
+    correct nodes is left for validity. The run was meant to test it: exit 1."""
+    config = write_config(tmp_path / "c.json", 2, **FAST)
+    args = ("--duration", "5", "--kill-every", "1", "--snapshot-every", "0", *MODERATE)
+    done = _stress(config, tmp_path / "run", *args, "--seed", "1")
+    assert done.returncode == 1, done.stdout + done.stderr
+    report = _report(done.stdout)
+    assert report["validity"] == "not checked", done.stdout
+    assert "VIOLATED" not in report.values(), done.stdout
+    verdict = next(ln for ln in done.stdout.splitlines() if ln.startswith("NOT CHECKED: "))
+    assert "validity (0 pairs: only P" in verdict
+    assert verdict.endswith("the run was meant to exercise them")
 
 
 @pytest.mark.soak

@@ -133,7 +133,11 @@ def test_a_complete_trace_passes_every_invariant() -> None:
     assert names == [VALIDITY, AGREEMENT, RESTART_VALIDITY, INTEGRITY, FIFO, LAMPORT]
     assert report.get(VALIDITY).checked == 6  # 3 messages x 2 other correct nodes
     assert report.get(INTEGRITY).checked == 9  # 6 deliveries + 3 multicasts
-    assert all(r.detail == "" for r in report.results)
+    # Nobody restarted: restart-validity had nothing to check, and says so.
+    assert report.unchecked() == [report.get(RESTART_VALIDITY)]
+    assert report.get(RESTART_VALIDITY).detail == "no node was restarted"
+    assert all(r.detail == "" for r in report.results if not r.vacuous)
+    assert report.get(VALIDITY).verdict() == "held (6 pairs checked)"
 
 
 def test_fifo_is_left_out_when_channels_promise_no_order() -> None:
@@ -150,7 +154,7 @@ def test_report_first_violation_follows_report_order() -> None:
     report = CheckReport((good, bad1, bad2))
     assert not report.ok
     assert report.first_violation() is bad1
-    assert "b: VIOLATED 1/1: first" in report.summary()
+    assert "b: VIOLATED (1 of 1 checked): first" in report.summary()
 
 
 def test_check_multicast_accepts_a_prebuilt_index_and_a_generator() -> None:
@@ -293,6 +297,64 @@ def test_restart_validity_does_not_ask_a_node_for_its_own_messages() -> None:
     tr.deliver("P1", own, 2.1)
     result = check_restart_validity(index(tr))
     assert result.held and result.checked == 0
+    assert result.vacuous
+    assert result.verdict() == (
+        "not checked (0 pairs: no message multicast after the crash "
+        "was sent or delivered by a correct node)"
+    )
+
+
+# ------------------------------------------------------------------ verdicts over nothing
+def test_a_result_over_nothing_is_not_checked_rather_than_held() -> None:
+    counted = InvariantResult("x", True, 4466, 0, "", unit="pairs")
+    assert not counted.vacuous and counted.verdict() == "held (4,466 pairs checked)"
+    empty = InvariantResult("x", True, 0, 0, "why not", unit="pairs")
+    assert empty.vacuous and empty.verdict() == "not checked (0 pairs: why not)"
+    assert InvariantResult("x", True, 0, 0, "").verdict() == "not checked (nothing to check)"
+    bad = InvariantResult("x", False, 4466, 3, "first", unit="pairs")
+    assert not bad.vacuous and bad.verdict() == "VIOLATED (3 of 4,466 pairs): first"
+    # Not a violation either: the report stays ok, and names what it did not check.
+    report = CheckReport((counted, empty))
+    assert report.ok and report.unchecked() == [empty]
+
+
+def test_validity_over_restarted_nodes_says_why_it_checked_nothing() -> None:
+    tr = Trace().nodes("P1", "P2", "P3")
+    tr.multicast("P1", 1.0)
+    for node in ("P1", "P2", "P3"):
+        tr.crash(node, 2.0).start(node, 3.0)
+    report = check_multicast(tr.events)
+    for name in (VALIDITY, AGREEMENT):
+        result = report.get(name)
+        assert result.vacuous, result.line()
+        assert result.verdict() == "not checked (0 pairs: every node was restarted or crashed)"
+    tr.multicast("P1", 4.0)  # P1 is restarted too, yet multicasts: still no pair is due
+    assert check_validity(index(tr)).vacuous
+
+
+def test_validity_with_one_correct_node_names_it() -> None:
+    tr = Trace().nodes("P1", "P2")
+    tr.multicast("P1", 1.0)
+    tr.crash("P2", 2.0).start("P2", 3.0)
+    result = check_validity(index(tr))
+    assert result.vacuous
+    assert result.detail == "only P1 is correct (never restarted), and validity needs two"
+    # Agreement still has one correct node and its message to check.
+    assert check_agreement(index(tr)).checked == 1
+
+
+def test_an_empty_trace_checks_nothing_and_violates_nothing() -> None:
+    report = check_multicast(Trace().nodes("P1", "P2").events)
+    assert report.ok
+    assert {r.name for r in report.unchecked()} == {
+        VALIDITY,
+        AGREEMENT,
+        RESTART_VALIDITY,
+        INTEGRITY,
+        FIFO,
+    }
+    assert report.get(INTEGRITY).detail == "no multicast or delivery in the trace"
+    assert report.get(LAMPORT).checked == 2  # the start events carry a clock value
 
 
 # ------------------------------------------------------------------ integrity
@@ -467,7 +529,8 @@ def test_lossy_channels_turn_misses_into_expected_losses() -> None:
     assert lossy.ok, lossy.summary()
     validity = lossy.get(VALIDITY)
     assert validity.violations == 0 and validity.expected_losses == 1
-    assert validity.detail == "1 missing deliveries (lossy channels)"
+    assert validity.detail == "1 delivery missing on lossy channels"
+    assert validity.verdict() == "held (3 pairs checked; 1 delivery missing on lossy channels)"
     assert lossy.get(RESTART_VALIDITY).expected_losses == 2
     assert lossy.get(AGREEMENT).expected_losses == 1
 

@@ -1,4 +1,5 @@
-"""The nemesis schedule: replayable from its seed, and never unfair to the cluster."""
+"""The nemesis schedule: replayable from its seed, never unfair to the cluster, and
+the stress report's verdict, which a required invariant that checked nothing fails."""
 
 from __future__ import annotations
 
@@ -8,10 +9,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from zmqcast.check.report import InvariantResult
 from zmqcast.cli import app
-from zmqcast.cli.stress import replay_command
-from zmqcast.stress.harness import StressOptions
-from zmqcast.stress.schedule import Plan, blocked_peers, build_schedule
+from zmqcast.cli.stress import replay_command, report_lines
+from zmqcast.stress.harness import StressOptions, StressReport
+from zmqcast.stress.schedule import (
+    AFTERLIFE,
+    PAUSE,
+    Plan,
+    blocked_peers,
+    build_schedule,
+    spared_nodes,
+)
 
 NODES = tuple(f"P{i}" for i in range(1, 9))
 
@@ -37,16 +46,41 @@ def test_the_same_seed_gives_the_same_schedule_and_another_seed_another() -> Non
 @given(st.integers(0, 10_000), st.integers(2, 8))
 def test_kills_leave_someone_up_and_every_victim_comes_back(seed: int, nodes: int) -> None:
     schedule = build_schedule(_plan(seed, nodes))
-    down: set[str] = set()
+    down: dict[str, float] = {}
     for action in schedule:
         assert 0 < action.at <= 20.0
         if action.kind == "kill":
             assert action.node not in down
-            down.add(action.node)
+            down[action.node] = action.at
             assert len(down) < nodes
         elif action.kind == "restart":
-            down.remove(action.node)
+            killed_at = down.pop(action.node)
+            assert PAUSE[0] <= action.at - killed_at <= PAUSE[1]
+            # The new incarnation gets workload to be judged on before the end.
+            assert action.at <= 20.0 - AFTERLIFE
     assert not down
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 10_000), st.integers(2, 8))
+def test_spared_nodes_are_never_killed_and_the_others_are(seed: int, nodes: int) -> None:
+    plan = _plan(seed, nodes, kill_every=0.5)
+    spared = spared_nodes(plan)
+    # ceil(N/3), at least two (validity needs two correct nodes), at most N - 1.
+    assert len(spared) == min(nodes - 1, max(2, -(-nodes // 3)))
+    assert list(spared) == sorted(spared, key=NODES.index)  # node order, no repeats
+    assert spared == spared_nodes(plan)  # a pure function of the plan
+    killed = {a.node for a in build_schedule(plan) if a.kind == "kill"}
+    assert killed and not killed & set(spared)
+    # 40 kills over at most 7 victims: every node that may be killed is.
+    assert killed == set(NODES[:nodes]) - set(spared)
+
+
+def test_the_spared_nodes_follow_the_seed() -> None:
+    choices = {spared_nodes(_plan(seed, 5)) for seed in range(30)}
+    assert len(choices) > 3  # not always the same nodes
+    assert all(len(c) == 2 for c in choices)  # ceil(5/3) = 2
+    assert len(spared_nodes(_plan(0, 8))) == 3
 
 
 @settings(max_examples=200, deadline=None)
@@ -114,3 +148,38 @@ def test_bad_stress_flags_name_the_flag() -> None:
         app, ["stress", "--config", "configs/local3.json", "--no-repair", "--variant", "lai-yang"]
     )
     assert lossy.exit_code == 2 and "--variant" in lossy.output
+
+
+def _report_with(*results: InvariantResult, required: tuple[str, ...]) -> StressReport:
+    options = StressOptions(config=Path("c.json"), run_dir=Path("runs/x"), kill_every=2)
+    report = StressReport(options, 5, "fifo", spared=("P2", "P5"), required=required)
+    report.invariants.extend(results)
+    return report
+
+
+def test_a_required_invariant_over_nothing_fails_the_run_in_one_line() -> None:
+    validity = InvariantResult("validity", True, 0, 0, "every node was restarted", unit="pairs")
+    lamport = InvariantResult("lamport", True, 4466, 0, "", unit="events")
+    report = _report_with(validity, lamport, required=("validity",))
+    assert not report.ok and report.unchecked == [validity]
+    lines = report_lines(report)
+    assert "  nodes never restarted: 0 of 5; never killed: P2, P5" in lines
+    assert "  validity                   not checked (0 pairs: every node was restarted)" in lines
+    assert "  lamport                    held (4,466 events checked)" in lines
+    assert lines[-1] == (
+        "NOT CHECKED: validity (0 pairs: every node was restarted); "
+        "the run was meant to exercise them"
+    )
+
+
+def test_an_invariant_the_run_did_not_set_out_to_test_may_check_nothing() -> None:
+    restart = InvariantResult("restart-validity", True, 0, 0, "no node was restarted", unit="pairs")
+    report = _report_with(restart, required=("validity",))
+    assert report.ok
+    assert report_lines(report)[-1] == "all invariants held (not exercised: restart-validity)"
+    broken = InvariantResult("fifo", False, 10, 1, "P2#1 delivered P1:1:3 after P1:1:4")
+    both = _report_with(broken, restart, required=("restart-validity",))
+    assert report_lines(both)[-1] == (
+        "INVARIANTS VIOLATED: fifo; NOT CHECKED: restart-validity "
+        "(0 pairs: no node was restarted); the run was meant to exercise them"
+    )

@@ -7,11 +7,18 @@ taken as in :func:`zmqcast.bench.nodes.run_cluster`: throughput at the slowest
 receiver from the first send, send-to-deliver latency from the monotonic send
 time in each body, which every process on the host shares.
 
-Discovery is Pyre's own: UDP beacons, on a port picked afresh for every run
-so that concurrent runs (or other ZRE nodes on the LAN) stay apart. Pyre
-0.3.4 beacons by broadcast on the first non-loopback IPv4 interface, which
-Linux also delivers to local listeners; on a host with loopback only it falls
-back to multicast on 225.25.25.25, which needs a multicast route on ``lo``.
+Discovery is Pyre's own: UDP beacons, on a port picked afresh for every run.
+Pyre 0.3.4 beacons by broadcast on the first non-loopback IPv4 interface it
+finds and cannot be told another (its ``set_interface`` is a stub); on the
+host that is a real interface such as ``eth0``. So every Pyre node runs in a
+network namespace of its own, built by :class:`zmqcast.stress.netns.NetnsLab`
+for the run and removed after it: one veth into a private bridge, an address
+on a private /24, and no route out. The beacons then go to that subnet's
+broadcast address on the lab's bridge and nowhere else. Where namespaces
+cannot be made (not root, no ``ip``), the comparison is skipped
+(:class:`PyreSkipped`); it never falls back to the host's interfaces. Each
+node also checks that it runs in the namespace it was given before it starts
+Pyre, and reports the endpoint Pyre chose, which must lie in the lab's subnet.
 
 Pyre does not repair loss: a peer whose send queue overflows is disconnected
 and gets nothing more. So a receiver stops when it has everything or when the
@@ -22,6 +29,8 @@ arrived instead of waiting for the rest.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import ipaddress
 import queue
 import secrets
 import socket
@@ -35,6 +44,7 @@ from typing import IO, Any
 import orjson
 
 from zmqcast.bench.stats import percentile
+from zmqcast.stress.netns import NetnsError, NetnsLab, unavailable
 
 DISCOVERY_LIMIT = 30.0
 """Seconds for all nodes to see each other (beacons go out once a second)."""
@@ -48,6 +58,10 @@ STOP_LIMIT = 10.0
 
 class PyreDiscoveryError(RuntimeError):
     """The Pyre nodes did not find each other: a property of the host's network."""
+
+
+class PyreSkipped(RuntimeError):
+    """Pyre cannot be kept off the host's real interfaces here: no comparison is run."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +78,10 @@ class PyreResult:
     """Deliveries summed over the receivers."""
     disconnected: int
     """Receivers the origin's Pyre cut off because its send queue to them was full."""
+    network: str = ""
+    """Where the Pyre nodes ran: their namespaces' subnet and bridge."""
+    endpoints: tuple[str, ...] = ()
+    """Each node's ZRE endpoint, as Pyre derived it from the interface it beacons on."""
 
 
 def reduce_pyre(sent: dict[str, Any], results: list[dict[str, Any]], messages: int) -> PyreResult:
@@ -181,12 +199,20 @@ class _Children:
                     proc.stdin.close()
 
 
-def node_command(port: int, group: str, nodes: int, size: int, args: list[str]) -> list[str]:
-    """The command line of one Pyre bench node run with this interpreter."""
+def node_command(
+    port: int, group: str, nodes: int, size: int, args: list[str], netns: str
+) -> list[str]:
+    """The command line of one Pyre bench node run with this interpreter.
+
+    ``netns`` is the namespace the node must find itself in; it refuses to
+    start Pyre anywhere else.
+    """
     return [
         sys.executable,
         "-m",
         "zmqcast.bench.pyre_node",
+        "--netns",
+        netns,
         "--port",
         str(port),
         "--group",
@@ -203,30 +229,93 @@ def node_command(port: int, group: str, nodes: int, size: int, args: list[str]) 
     ]
 
 
+def isolation_unavailable() -> str | None:
+    """Why the Pyre nodes cannot get namespaces of their own here, or None if they can."""
+    why = unavailable()
+    if why is None:
+        return None
+    return (
+        f"Pyre needs network namespaces ({why}), since it would otherwise beacon "
+        "on the host's first real interface"
+    )
+
+
+def pyre_lab(nodes: int) -> NetnsLab:
+    """A namespace per Pyre node on a private bridge, set up; :class:`PyreSkipped` if not.
+
+    Never falls back to the host's network: without namespaces there is no run.
+    """
+    why = isolation_unavailable()
+    if why is not None:
+        raise PyreSkipped(why)
+    lab = NetnsLab([f"Y{i + 1}" for i in range(nodes)])
+    try:
+        lab.setup()  # removes what it made if it fails
+    except NetnsError as e:
+        raise PyreSkipped(f"Pyre needs network namespaces, and setting them up failed: {e}") from e
+    return lab
+
+
+def check_endpoints(records: list[dict[str, Any]], lab: NetnsLab) -> tuple[str, ...]:
+    """The nodes' ZRE endpoints, each checked to be an address of the lab's subnet.
+
+    Pyre picks its address from the interface it beacons on, so an endpoint
+    outside the subnet means a beacon went out somewhere else: that fails the run.
+    """
+    subnet = ipaddress.ip_network(f"{lab.subnet}.0/24")
+    endpoints = tuple(str(r["endpoint"]) for r in records)
+    for i, endpoint in enumerate(endpoints):
+        host = endpoint.removeprefix("tcp://").rpartition(":")[0]
+        try:
+            inside = ipaddress.ip_address(host) in subnet
+        except ValueError:
+            inside = False
+        if not inside:
+            raise RuntimeError(
+                f"pyre node {i + 1} beacons from {endpoint}, "
+                f"outside its namespace's subnet {subnet}"
+            )
+    return endpoints
+
+
 def run_pyre(nodes: int, messages: int, size: int) -> PyreResult:
-    """Run ``nodes`` Pyre processes; the first SHOUTs ``messages`` to the others."""
+    """Run ``nodes`` Pyre processes; the first SHOUTs ``messages`` to the others.
+
+    Each process runs in a namespace of its own (:func:`pyre_lab`), which is
+    removed at the end, also on errors.
+    """
+    lab = pyre_lab(nodes)
+    try:
+        return _run_in(lab, nodes, messages, size)
+    finally:
+        lab.teardown()
+
+
+def _run_in(lab: NetnsLab, nodes: int, messages: int, size: int) -> PyreResult:
     port, group = free_udp_port(), f"zmqcast-bench-{secrets.token_hex(4)}"
-    commands = [node_command(port, group, nodes, size, ["--send", str(messages)])]
-    commands += [
-        node_command(port, group, nodes, size, ["--expect", str(messages)])
-        for _ in range(nodes - 1)
+    roles = [["--send", str(messages)]] + [["--expect", str(messages)]] * (nodes - 1)
+    commands = [
+        lab.wrap(node, node_command(port, group, nodes, size, role, lab.ns[node]))
+        for node, role in zip(lab.nodes, roles, strict=True)
     ]
     children = _Children(commands)
     everyone, receivers = list(range(nodes)), list(range(1, nodes))
     try:
         try:
-            children.wait("READY", everyone, DISCOVERY_LIMIT, "discovery")
+            ready = children.wait("READY", everyone, DISCOVERY_LIMIT, "discovery")
         except RuntimeError as e:
             raise PyreDiscoveryError(
-                f"the nodes did not find each other ({e}); Pyre finds peers by "
-                f"UDP broadcast beacons (here on port {port}) on the first non-loopback "
-                "IPv4 interface, or by multicast to 225.25.25.25 if there is none, "
-                "which needs a multicast route such as: ip route add 224.0.0.0/4 dev lo"
+                f"the nodes did not find each other ({e}); Pyre finds peers by UDP "
+                f"broadcast beacons, here on port {port} to {lab.subnet}.255 in the "
+                f"run's namespaces (bridge {lab.bridge})"
             ) from None
+        endpoints = check_endpoints(ready, lab)
         children.tell([0], "GO")
         (sent,) = children.wait("SENT", [0], RUN_LIMIT, "sending")
         children.tell(receivers, "DRAIN")
         results = children.wait("RESULT", receivers, RUN_LIMIT, "receiving")
     finally:
         children.close()
-    return reduce_pyre(sent, results, messages)
+    network = f"a network namespace per node, {lab.subnet}.0/24 on bridge {lab.bridge}"
+    result = reduce_pyre(sent, results, messages)
+    return dataclasses.replace(result, network=network, endpoints=endpoints)

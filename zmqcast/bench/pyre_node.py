@@ -1,11 +1,17 @@
 """One Pyre (ZRE) node of the ``pyre`` bench scenario, run as a child process.
 
-``python -m zmqcast.bench.pyre_node --port P --group G --nodes N [--send M]
---size S --expect E``. The node joins group ``G`` with its UDP beacon on port
-``P`` and talks to the parent through lines on stdin and stdout:
+``python -m zmqcast.bench.pyre_node --netns NS --port P --group G --nodes N
+[--send M] --size S --expect E``, run by the parent inside the network
+namespace ``NS`` (``ip netns exec NS ...``). Before it starts Pyre, the node
+checks that it really is in ``NS``: Pyre beacons by UDP broadcast on the first
+non-loopback interface it sees, and outside the namespace that would be a real
+one, so anywhere else it prints ``ERROR ...`` and exits 1. It then joins group
+``G`` with its UDP beacon on port ``P`` and talks to the parent through lines
+on stdin and stdout:
 
 * it prints ``READY`` once ``N - 1`` peers are in the group, so that a SHOUT
-  reaches them all (Pyre drops a SHOUT to a group it knows no peer of);
+  reaches them all (Pyre drops a SHOUT to a group it knows no peer of), with
+  its endpoint, its namespace and the interfaces it sees;
 * an origin (``--send M``) waits for ``GO``, SHOUTs ``M`` bodies as fast as
   its node thread takes them, and prints ``SENT {json}``;
 * a receiver counts SHOUTs until it has ``E``, or until it was told ``DRAIN``
@@ -24,6 +30,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import socket
 import sys
 import threading
 import time
@@ -61,11 +68,35 @@ class Lines:
         return [line.decode().strip() for line in done]
 
 
+NETNS_DIR = "/run/netns"
+"""Where ``ip netns`` keeps a handle on each named namespace."""
+
+
+def namespace_problem(name: str, netns_dir: str = NETNS_DIR) -> str | None:
+    """Why this process is not in network namespace ``name``, or None if it is.
+
+    The test ``ip netns identify`` makes: the handle ``ip netns add`` left in
+    ``netns_dir`` and this process's own namespace are the same kernel object.
+    """
+    try:
+        want = os.stat(os.path.join(netns_dir, name))
+    except OSError as e:
+        return f"no network namespace {name} ({e.strerror})"
+    mine = os.stat("/proc/self/ns/net")
+    if (mine.st_dev, mine.st_ino) != (want.st_dev, want.st_ino):
+        return f"not running in network namespace {name}"
+    return None
+
+
 class PyreBench:
     """A Pyre node with the bench workload and a bounded event loop."""
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
+        problem = namespace_problem(args.netns)
+        if problem is not None:
+            say("ERROR", {"error": f"{problem}: refusing to beacon on the host's interfaces"})
+            raise SystemExit(1)
         self.deadline = time.monotonic() + args.limit
         self.load = BenchLoad(send=args.send, size=args.size, expect=args.expect)
         self.node: Any = pyre.Pyre(f"bench-{os.getpid()}")
@@ -120,7 +151,14 @@ class PyreBench:
         while len(self.node.peers_by_group(self.args.group)) < want:
             self.check(f"discovering {want} peers in group {self.args.group}")
             self.poll(POLL_MS)
-        say("READY", {"endpoint": self.node.endpoint()})
+        say(
+            "READY",
+            {
+                "endpoint": self.node.endpoint(),
+                "netns": self.args.netns,
+                "interfaces": sorted(name for _, name in socket.if_nameindex()),
+            },
+        )
 
     def send(self) -> None:
         """SHOUT every body; ``shout`` blocks while Pyre's node thread is behind."""
@@ -188,6 +226,7 @@ def say(tag: str, record: dict[str, Any]) -> None:
 def parse(argv: list[str]) -> argparse.Namespace:
     """The child's command line (the parent writes it; no user sees it)."""
     p = argparse.ArgumentParser(prog="python -m zmqcast.bench.pyre_node")
+    p.add_argument("--netns", required=True, help="the network namespace it must run in")
     p.add_argument("--port", type=int, required=True, help="UDP beacon port")
     p.add_argument("--group", required=True)
     p.add_argument("--nodes", type=int, required=True)
@@ -221,7 +260,7 @@ if __name__ == "__main__":
     status = 1
     try:
         status = main(sys.argv[1:])
-    except SystemExit as e:  # a bad command line: argparse has said why
+    except SystemExit as e:  # a bad command line or namespace: the node has said why
         status = e.code if isinstance(e.code, int) else 1
     except BaseException:
         traceback.print_exc()

@@ -61,7 +61,9 @@ def check_lamport(index: TraceIndex) -> InvariantResult:
                 violations.append((pos, problem))
             last, last_kind = lamport, kind
     detail = min(violations)[1] if violations else ""
-    return InvariantResult(LAMPORT, not violations, checked, len(violations), detail)
+    if not checked:
+        detail = "no event with a Lamport value"
+    return InvariantResult(LAMPORT, not violations, checked, len(violations), detail, unit="events")
 
 
 def _receipt_problem(

@@ -45,14 +45,39 @@ def _earliest_miss(
     return candidate if best is None else min(best, candidate)
 
 
+PAIRS = "pairs"
+"""The unit of the delivery invariants: (message, node) pairs."""
+
+
 def _coverage(
-    name: str, checked: int, missing: int, detail: str, *, reliable: bool
+    name: str, checked: int, missing: int, detail: str, *, reliable: bool, why_none: str
 ) -> InvariantResult:
-    """A result for a "must be delivered" invariant, where lossy misses are expected."""
+    """A result for a "must be delivered" invariant, where lossy misses are expected.
+
+    ``why_none`` says why no pair was due, for a result over nothing.
+    """
+    if not checked:
+        return InvariantResult(name, True, 0, 0, why_none, unit=PAIRS)
     if not reliable:
-        note = f"{missing} missing deliveries (lossy channels)" if missing else ""
-        return InvariantResult(name, True, checked, 0, note, expected_losses=missing)
-    return InvariantResult(name, missing == 0, checked, missing, detail if missing else "")
+        deliveries = "delivery" if missing == 1 else "deliveries"
+        note = f"{missing:,} {deliveries} missing on lossy channels" if missing else ""
+        return InvariantResult(name, True, checked, 0, note, expected_losses=missing, unit=PAIRS)
+    return InvariantResult(
+        name, missing == 0, checked, missing, detail if missing else "", unit=PAIRS
+    )
+
+
+_ALL_RESTARTED = "every node was restarted or crashed"
+
+
+def _no_validity_pairs(index: TraceIndex) -> str:
+    """Why validity had no (message, receiver) pair to check."""
+    correct = index.correct
+    if not correct:
+        return _ALL_RESTARTED
+    if len(correct) == 1:
+        return f"only {correct[0].node} is correct (never restarted), and validity needs two"
+    return "no correct node multicast anything"
 
 
 def _at(t: float) -> str:
@@ -85,7 +110,8 @@ def check_validity(index: TraceIndex, *, reliable: bool = True) -> InvariantResu
             f"correct {receiver_node} never delivered {fmt_msg(msg)}, "
             f"multicast by correct {msg[0]} {_at(t)}"
         )
-    return _coverage(VALIDITY, checked, missing, detail, reliable=reliable)
+    why = "" if checked else _no_validity_pairs(index)
+    return _coverage(VALIDITY, checked, missing, detail, reliable=reliable, why_none=why)
 
 
 def check_agreement(index: TraceIndex, *, reliable: bool = True) -> InvariantResult:
@@ -113,7 +139,8 @@ def check_agreement(index: TraceIndex, *, reliable: bool = True) -> InvariantRes
             f"correct {receiver_node} never delivered {fmt_msg(msg)} "
             f"(multicast {_at(t)}), which correct {holder} delivered"
         )
-    return _coverage(AGREEMENT, checked, missing, detail, reliable=reliable)
+    why = "no correct node multicast or delivered anything" if index.correct else _ALL_RESTARTED
+    return _coverage(AGREEMENT, checked, missing, detail, reliable=reliable, why_none=why)
 
 
 def check_restart_validity(index: TraceIndex, *, reliable: bool = True) -> InvariantResult:
@@ -153,7 +180,13 @@ def check_restart_validity(index: TraceIndex, *, reliable: bool = True) -> Invar
             f"restarted {fmt_inc(key)} (predecessor crashed at t={x.since}) "
             f"never delivered {fmt_msg(msg)}, multicast {_at(t)}"
         )
-    return _coverage(RESTART_VALIDITY, checked, missing, detail, reliable=reliable)
+    if not index.restarted:
+        why = "no node was restarted"
+    elif not index.correct:
+        why = f"no correct node to compare with ({_ALL_RESTARTED})"
+    else:
+        why = "no message multicast after the crash was sent or delivered by a correct node"
+    return _coverage(RESTART_VALIDITY, checked, missing, detail, reliable=reliable, why_none=why)
 
 
 def check_integrity(index: TraceIndex) -> InvariantResult:
@@ -190,7 +223,11 @@ def check_integrity(index: TraceIndex) -> InvariantResult:
         checked += 1
         violations.append((mc.pos, f"{fmt_msg(mc.msg)} multicast more than once"))
     detail = min(violations)[1] if violations else ""
-    return InvariantResult(INTEGRITY, not violations, checked, len(violations), detail)
+    if not checked:
+        detail = "no multicast or delivery in the trace"
+    return InvariantResult(
+        INTEGRITY, not violations, checked, len(violations), detail, unit="events"
+    )
 
 
 def check_fifo(index: TraceIndex) -> InvariantResult:
@@ -229,7 +266,11 @@ def check_fifo(index: TraceIndex) -> InvariantResult:
                     )
                 )
     detail = min(violations)[1] if violations else ""
-    return InvariantResult(FIFO, not violations, checked, len(violations), detail)
+    if not checked:
+        detail = "no delivery to compare"
+    return InvariantResult(
+        FIFO, not violations, checked, len(violations), detail, unit="deliveries"
+    )
 
 
 def check_multicast(

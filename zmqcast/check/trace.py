@@ -16,6 +16,11 @@ from typing import Any, NamedTuple, TypeAlias
 SIM_NODE = "sim"
 """The ``node`` of driver events that belong to no node (partitions, heals...)."""
 
+LOG_FAILED = "log_failed"
+"""The ``reason`` of the ``stop`` record of a node that could not write its event
+log or a snapshot file. Its log is incomplete from there on, so the checkers
+count that incarnation as failed (faulty, as if it crashed), never as correct."""
+
 MsgId: TypeAlias = tuple[str, int, int]
 """A multicast's identity: (origin, oepoch, oseq)."""
 
@@ -64,7 +69,11 @@ class Incarnation:
     crash_time: float | None = None
     """Time of the earliest ``crash`` event naming this incarnation, if any."""
     faulty: bool = False
-    """Crashed: a crash event names it, or a later incarnation of its node exists."""
+    """Crashed: a crash event names it, or a later incarnation of its node exists,
+    or it failed (:attr:`failure`)."""
+    failure: str | None = None
+    """Why it failed, if it stopped because it could not write its log (``stop``
+    with reason ``log_failed``) or its driver said it failed."""
     since: float | None = None
     """For an incarnation with a predecessor: when that predecessor crashed (t_c)."""
     events: list[tuple[int, Mapping[str, Any]]] = field(default_factory=list)
@@ -89,11 +98,21 @@ class TraceIndex:
 
     Events with node ``"sim"`` are driver events and are left out. A ``crash``
     event marks its incarnation faulty but is not kept among its events: a
-    driver writes it, not the node, so its Lamport value proves nothing.
+    driver writes it, not the node, so its Lamport value proves nothing. A
+    ``stop`` event with reason ``log_failed`` marks its incarnation failed, at
+    that event's time, like a crash.
+
+    ``failed`` maps nodes to why a driver saw them fail (the stress harness:
+    an exit with the log-failure status). Every incarnation of such a node is
+    faulty: the failing one may have left no record saying which it was.
     """
 
-    def __init__(self, events: Iterable[Mapping[str, Any]]) -> None:
+    def __init__(
+        self, events: Iterable[Mapping[str, Any]], failed: Mapping[str, str] | None = None
+    ) -> None:
         self.incarnations: dict[IncKey, Incarnation] = {}
+        self.failed_nodes: dict[str, str] = dict(failed or {})
+        """Nodes a driver says failed, with why (see the class docstring)."""
         self.multicasts: dict[MsgId, Multicast] = {}
         """The first multicast event of every id."""
         self.repeated_multicasts: list[Multicast] = []
@@ -145,6 +164,12 @@ class TraceIndex:
                     inc.own.append(msg)
                 elif kind == "start" and inc.start_time is None:
                     inc.start_time = float(ev["time"])
+                elif kind == "stop" and ev.get("reason") == LOG_FAILED:
+                    t = float(ev["time"])
+                    if inc.crash_time is None or t < inc.crash_time:
+                        inc.crash_time = t
+                    what = ev.get("file", "its event log")
+                    inc.failure = f"could not write {what}: {ev.get('error', 'write failed')}"
         except KeyError as exc:
             raise ValueError(f"trace event {pos} lacks field {exc}: {dict(ev)!r}") from exc
 
@@ -155,10 +180,16 @@ class TraceIndex:
         lineages: dict[str, tuple[Incarnation, ...]] = {}
         for node in sorted(by_node):
             chain = sorted(by_node[node], key=lambda i: i.inc)
+            excused = node in self.failed_nodes
             for i, inc in enumerate(chain):
                 # Every incarnation but the last was replaced, so it crashed,
                 # whether or not the trace holds a crash event for it.
-                inc.faulty = i < len(chain) - 1 or inc.crash_time is not None
+                inc.faulty = (
+                    excused
+                    or i < len(chain) - 1
+                    or inc.crash_time is not None
+                    or inc.failure is not None
+                )
                 if i > 0:
                     # With no crash event (kill -9), the successor's start is the
                     # latest the predecessor can have died: a conservative t_c.
@@ -174,6 +205,27 @@ class TraceIndex:
         return tuple(
             chain[0] for chain in self.lineages.values() if len(chain) == 1 and not chain[0].faulty
         )
+
+    def failure_lines(self) -> list[str]:
+        """``P2#1712 failed: could not write FILE: ERROR``, one line each.
+
+        One per failed incarnation, then one per node a driver says failed
+        (``P2 failed: WHY``), in node order. A failed node is excused from the
+        delivery invariants, so a report must say that it failed and why.
+        """
+        lines: list[str] = []
+        for node, chain in self.lineages.items():
+            lines.extend(
+                f"{fmt_inc(inc.key)} failed: {inc.failure}" for inc in chain if inc.failure
+            )
+            if node in self.failed_nodes:
+                lines.append(f"{node} failed: {self.failed_nodes[node]}")
+        lines.extend(
+            f"{node} failed: {why}"
+            for node, why in sorted(self.failed_nodes.items())
+            if node not in self.lineages
+        )
+        return lines
 
     @cached_property
     def restarted(self) -> tuple[Incarnation, ...]:

@@ -11,6 +11,7 @@ from zmqcast.cli.node import launch, node
 from zmqcast.cli.sim import sim
 from zmqcast.cli.snapshot import snapshot
 from zmqcast.cli.stress import stress
+from zmqcast.cli.sweep import sweep
 
 app = typer.Typer(
     name="zmqcast",
@@ -20,6 +21,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.command()(sim)
+app.command()(sweep)
 app.command()(node)
 app.command()(launch)
 app.command()(check)

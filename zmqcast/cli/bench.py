@@ -13,7 +13,13 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 from zmqcast.bench.nodes import run_cluster
-from zmqcast.bench.pyre import PyreDiscoveryError, run_pyre
+from zmqcast.bench.pyre import (
+    PyreDiscoveryError,
+    PyreResult,
+    PyreSkipped,
+    isolation_unavailable,
+    run_pyre,
+)
 from zmqcast.bench.raw import raw_rtt, raw_throughput
 from zmqcast.bench.stats import median, percentile
 from zmqcast.cli.errors import check_choice, fail
@@ -78,6 +84,10 @@ def bench(
         nodes = 2
     if scenario == "pyre":
         _require_pyre()
+        why = isolation_unavailable()
+        if why is not None:
+            _skip(scenario, why, json)
+            return
     raw = Metric("raw frames/s", "1/s")
     rtt50 = Metric("raw rtt p50", "s")
     rtt99 = Metric("raw rtt p99", "s")
@@ -114,6 +124,7 @@ def bench(
             Metric("frames per delivery", "1"),
         ]
     senders = nodes if scenario == "all-to-all" else 1
+    pyre_runs: list[PyreResult] = []
 
     def one_run() -> None:
         ports = free_ports(2)
@@ -149,6 +160,7 @@ def bench(
                 theirs = run_pyre(nodes, messages, size)
             except PyreDiscoveryError as e:
                 fail("pyre", str(e))
+            pyre_runs.append(theirs)
             result = run_cluster(nodes, messages, size, trace=trace)
             pyre_figures = (theirs.throughput, theirs.latency_p50, theirs.latency_p99)
             ours_figures = (result.throughput, result.latency_p50, result.latency_p99)
@@ -160,6 +172,9 @@ def bench(
 
     try:
         _with_progress(scenario, repeat, one_run, quiet=json)
+    except PyreSkipped as exc:  # namespaces failed after the check above
+        _skip(scenario, str(exc), json)
+        return
     except RuntimeError as exc:
         # A node that exited early or never finished: say which, with its last
         # output, and fail the command rather than print a traceback.
@@ -189,6 +204,8 @@ def bench(
         pyre_ratios = _ratios(ours[4].samples, ours[0].samples)
         record["ratio_to_pyre"] = _median(pyre_ratios)
         record["ratio_to_pyre_runs"] = pyre_ratios
+        record["pyre_network"] = pyre_runs[-1].network
+        record["pyre_endpoints"] = [list(run.endpoints) for run in pyre_runs]
     if json:
         typer.echo(orjson.dumps(record).decode())
         return
@@ -202,6 +219,7 @@ def bench(
         typer.echo(f"  {'ratio to raw frames/s':<26} {_fmt(Metric('', '1', ratios))}")
     if scenario == "pyre":
         typer.echo(f"  {'ratio multicast / pyre':<26} {_fmt(Metric('', '1', pyre_ratios))}")
+        typer.echo(f"  {'pyre network':<26} {pyre_runs[-1].network}")
         if min(ours[3].samples) < 1:
             typer.echo("  (Pyre lost messages: it drops a peer whose send queue is full)")
 
@@ -210,6 +228,18 @@ def _append(metrics: list[Metric], values: tuple[float, ...]) -> None:
     """One run's value of each metric, in order."""
     for metric, value in zip(metrics, values, strict=True):
         metric.samples.append(value)
+
+
+def _skip(scenario: str, why: str, json: bool) -> None:
+    """Say in one line that the scenario did not run, and why; the exit status stays 0.
+
+    Only the Pyre comparison skips: it runs inside network namespaces or not
+    at all, never on the host's own interfaces.
+    """
+    if json:
+        typer.echo(orjson.dumps({"scenario": scenario, "skipped": why}).decode())
+    else:
+        typer.echo(f"bench {scenario}: skipped: {why}")
 
 
 def _require_pyre() -> None:
@@ -229,7 +259,6 @@ def _median(values: list[float]) -> float:
     """The median of the values that are numbers; NaN if none is."""
     valid = [v for v in values if not math.isnan(v)]
     return median(valid) if valid else math.nan
-
 
 
 def _fmt(m: Metric) -> str:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from zmqcast.check import check_multicast
+from zmqcast.check import TraceIndex, check_multicast
 from zmqcast.check.logs import LogError, read_events
 from zmqcast.check.snapshot import check_snapshots, load_snapshot_files, snapshot_results_ok
 from zmqcast.cli.errors import fail
@@ -32,8 +32,9 @@ def check_run(run_dir: Path, *, require_snapshots: bool = False) -> bool:
     # see no delivery at all and cry violation where there is only silence.
     lean = any(e.get("trace") == "lean" for e in starts)
     try:
+        index = TraceIndex(events)
         report = (
-            None if lean else check_multicast(events, reliable=mode != "lossy", fifo=mode == "fifo")
+            None if lean else check_multicast(index, reliable=mode != "lossy", fifo=mode == "fifo")
         )
     except ValueError as exc:
         fail("RUN_DIR", f"malformed event log: {exc}")
@@ -46,10 +47,13 @@ def check_run(run_dir: Path, *, require_snapshots: bool = False) -> bool:
         typer.echo('  multicast         not checked: the config says "trace": "lean"')
     else:
         for r in report.results:
-            verdict = "held" if r.held else "VIOLATED"
-            extra = f"  ({r.detail})" if r.detail else ""
-            typer.echo(f"  {r.name:<17} {verdict}{extra}")
-    ok = report is None or report.ok
+            typer.echo(f"  {r.name:<17} {r.verdict()}")
+    # A node that could not write its log is excused above, but its log is
+    # incomplete: the run as a whole cannot pass.
+    failures = index.failure_lines()
+    for line in failures:
+        typer.echo(f"  {line}")
+    ok = (report is None or report.ok) and not failures
     if verdicts or require_snapshots:
         durations = sorted(v.duration for v in verdicts if v.duration is not None)
         passed = sum(v.ok for v in verdicts)

@@ -22,7 +22,7 @@ from zmqcast.cli.procs import supervised
 from zmqcast.config import ClusterConfig, ConfigError, load_config
 from zmqcast.core.snapshot import DEFAULT_VARIANT, Variant
 from zmqcast.runtime.benchload import BenchLoad
-from zmqcast.runtime.node import NodeRuntime
+from zmqcast.runtime.node import IncarnationError, NodeRuntime
 from zmqcast.runtime.spawn import node_command
 from zmqcast.runtime.workload import BankPlan
 
@@ -183,6 +183,8 @@ def node(
         fail(f"--id {node_id}", f"cannot use {me.endpoint}: {exc.strerror}")
     except OSError as exc:
         fail("--run-dir", f"cannot write the event log: {exc.strerror or exc}")
+    except IncarnationError as exc:
+        fail("--run-dir", str(exc))
     raise typer.Exit(runtime.run())
 
 

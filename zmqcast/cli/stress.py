@@ -13,6 +13,7 @@ import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from zmqcast.check.logs import LogError
+from zmqcast.check.report import InvariantResult
 from zmqcast.cli.errors import check_choice, check_probability, fail
 from zmqcast.cli.node import _load, snapshot_variants
 from zmqcast.cli.options import REORDER_RATE, ConfigOption, DupRate, LossRate, ReorderFlag
@@ -40,8 +41,10 @@ def stress(
     variant: Annotated[
         str, typer.Option(help="Snapshot variant, or all in turn (the default).")
     ] = "all",
-    rate: Annotated[float, typer.Option(help="Bank transfers per second per node.")] = 20.0,
-    chat_rate: Annotated[float, typer.Option(help="Chat multicasts per second per node.")] = 10.0,
+    rate: Annotated[float, typer.Option(help="Bank transfers per second per node.")] = 100.0,
+    chat_rate: Annotated[
+        float, typer.Option(help="Chat multicasts per second per node (0: none).")
+    ] = 100.0,
     seed: Annotated[int, typer.Option(help="Seed of the nemesis, workload and faults.")] = 0,
     run_dir: Annotated[Path | None, typer.Option(help="Where the run's files go.")] = None,
     netns: Annotated[
@@ -56,7 +59,12 @@ def stress(
         ),
     ] = False,
 ) -> None:
-    """Run a cluster under loss, kills and partitions; check every invariant; report."""
+    """Run a cluster under loss, kills and partitions; check every invariant; report.
+
+    Exits 0 only if no invariant was violated and every invariant the run was
+    meant to exercise checked something (see :attr:`StressReport.required`):
+    a run whose validity, say, checked 0 pairs proved nothing, and fails.
+    """
     cfg = _load(config)
     check_probability("--loss", loss)
     check_probability("--dup", dup)
@@ -183,14 +191,37 @@ def report_lines(report: StressReport) -> list[str]:
             if durations
             else ""
         ),
-        f"  nodes never restarted: {report.correct_nodes} of {report.nodes}",
+        f"  nodes never restarted: {report.correct_nodes} of {report.nodes}"
+        + (f"; never killed: {', '.join(report.spared)}" if report.spared else ""),
     ]
-    for r in report.invariants:
-        verdict = "held" if r.held else "VIOLATED"
-        extra = f"  ({r.detail})" if r.detail else ""
-        lines.append(f"  {r.name:<26} {verdict}{extra}")
-    lines.append("all invariants held" if report.ok else "INVARIANTS VIOLATED")
+    lines.extend(f"  {r.name:<26} {r.verdict()}" for r in report.invariants)
+    lines.append(verdict_line(report))
     return lines
+
+
+def verdict_line(report: StressReport) -> str:
+    """The report's last line: the run's verdict, with the reason in one line.
+
+    ``all invariants held`` (naming any invariant the run did not set out to
+    exercise and that checked nothing), ``INVARIANTS VIOLATED``, or
+    ``NOT CHECKED: ...`` for required invariants that checked nothing.
+    """
+    violated = [r.name for r in report.invariants if not r.held]
+    unchecked = report.unchecked
+    if not violated and not unchecked:
+        idle = [r.name for r in report.invariants if r.vacuous]
+        return "all invariants held" + (f" (not exercised: {', '.join(idle)})" if idle else "")
+    parts = ["INVARIANTS VIOLATED: " + ", ".join(violated)] if violated else []
+    if unchecked:
+        names = ", ".join(_over_nothing(r) for r in unchecked)
+        parts.append(f"NOT CHECKED: {names}; the run was meant to exercise them")
+    return "; ".join(parts)
+
+
+def _over_nothing(r: InvariantResult) -> str:
+    """``validity (0 pairs: why)``: a required invariant that checked nothing."""
+    counted = f"0 {r.unit}" if r.unit else "nothing checked"
+    return f"{r.name} ({counted}: {r.detail})" if r.detail else f"{r.name} ({counted})"
 
 
 def _rank(values: list[float], q: float) -> float:

@@ -12,15 +12,19 @@ import os
 import random
 import select
 import signal
+import stat
 import sys
+import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import FrameType
-from typing import Any, TextIO
+from typing import IO, Any, BinaryIO, TextIO
 
 import orjson
 
+from zmqcast.check.trace import LOG_FAILED
 from zmqcast.config import FAULT_KINDS, ClusterConfig
 from zmqcast.core.bank import OPENING_BALANCE, Bank
 from zmqcast.core.config import ChannelMode
@@ -37,7 +41,7 @@ from zmqcast.runtime.ledger import read_ledger
 from zmqcast.runtime.transport import Transport, decode_from
 from zmqcast.runtime.workload import BankPlan, BankSchedule
 from zmqcast.topology import echo_neighbours, in_neighbours, next_hops
-from zmqcast.wire import FrameError
+from zmqcast.wire import MAX_INT, FrameError
 
 ADMIN_LINK = f"router:{ADMIN_PREFIX}"
 SEED_SCRIPT = ("Hello everyone!", "How are you?", "Final message from P3")
@@ -50,6 +54,19 @@ ACTIVITY_KINDS = frozenset({"app_send", "app_recv", "snap_cut", "snap_record", "
 CHANNEL_KINDS = frozenset(
     {"retransmit", "gap", "loss", "peer_epoch", "suspect", "alive", "replay", "skip", "late"}
 )
+LOG_FAILED_EXIT = 75
+"""Exit status of a node that could not write its event log or a snapshot file.
+
+75 is ``EX_TEMPFAIL`` of ``sysexits.h``: the node is fine, its disk is not, and
+a restart once space is freed is the cure. A node without its log cannot be
+checked, and a bank node's log is its ledger, so it stops rather than run on
+unrecorded.
+"""
+TAIL_BLOCK = 1 << 16
+"""Bytes read at a time when an event log is read backwards from its end."""
+LOG_RESERVE = 1 << 13
+"""Bytes of disk held beside the event log and given back to write the final
+``stop`` record when the disk fills (a few filesystem blocks)."""
 
 
 def script_line(index: int, node_id: str) -> str:
@@ -63,31 +80,177 @@ def clock_text(wall: float) -> str:
     return f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d}.{int(wall * 1000) % 1000:03d}"
 
 
+def _blocks_backwards(log: BinaryIO, size: int) -> Iterator[tuple[int, bytes]]:
+    """``(offset, bytes)`` blocks of the first ``size`` bytes of ``log``, last block first."""
+    end = size
+    while end > 0:
+        start = max(0, end - TAIL_BLOCK)
+        log.seek(start)
+        yield start, log.read(end - start)
+        end = start
+
+
 def open_event_log_tail(path: Path) -> int:
     """Cut a torn last line off an existing event log; return the log's size.
 
-    A predecessor killed with ``kill -9`` in the middle of a write leaves a
-    partial record. Appending after it would bury it mid-file, where a reader
-    cannot tell it from corruption, so it is dropped before the new
-    incarnation appends.
+    A predecessor killed with ``kill -9`` in the middle of a write (or stopped
+    by a full disk) leaves a partial record. Appending after it would bury it
+    mid-file, where a reader cannot tell it from corruption, so it is dropped
+    before the new incarnation appends. Only the end of the log is read.
     """
     try:
         with path.open("rb+") as log:
             size = log.seek(0, 2)
-            if size == 0:
-                return 0
-            tail = min(size, 1 << 16)
-            log.seek(size - tail)
-            chunk = log.read(tail)
-            if chunk.endswith(b"\n"):
-                return size
-            cut = chunk.rfind(b"\n")
-            # No newline in the tail at all: the whole tail is one torn record.
-            keep = size - tail + cut + 1 if cut >= 0 else (0 if tail == size else size - tail)
-            log.truncate(keep)
+            keep = 0
+            for start, block in _blocks_backwards(log, size):
+                if start + len(block) == size and block.endswith(b"\n"):
+                    return size
+                cut = block.rfind(b"\n")
+                if cut >= 0:
+                    keep = start + cut + 1
+                    break
+            # No newline at all: the whole log is one torn record.
+            if keep != size:
+                log.truncate(keep)
             return keep
     except FileNotFoundError:
         return 0
+
+
+def _complete_lines_backwards(log: BinaryIO, size: int) -> Iterator[bytes]:
+    """The complete lines of ``log``, last first; a torn last line is skipped."""
+    carry = b""
+    torn = True  # what follows the last newline: a torn record, or nothing
+    for _, block in _blocks_backwards(log, size):
+        parts = (block + carry).split(b"\n")
+        carry = parts[0]  # may continue in the block before this one
+        for part in reversed(parts[1:]):
+            if torn:
+                torn = False
+                continue
+            yield part
+    if not torn:
+        yield carry
+
+
+def last_incarnation(path: Path) -> int | None:
+    """The ``inc`` of the last complete record of the event log at ``path``, if any.
+
+    The log is read backwards from its end, so a long log costs a block or two:
+    the last record is the predecessor's, the highest incarnation so far.
+    Lines that are not a JSON object with an integer ``inc`` are passed over.
+    """
+    try:
+        with path.open("rb") as log:
+            size = log.seek(0, 2)
+            for line in _complete_lines_backwards(log, size):
+                try:
+                    ev = orjson.loads(line)
+                except orjson.JSONDecodeError:
+                    continue
+                if type(ev) is dict and type(ev.get("inc")) is int:
+                    inc: int = ev["inc"]
+                    return inc
+    except FileNotFoundError:
+        pass
+    return None
+
+
+def wall_clock_ms() -> int:
+    """Unix time in milliseconds: the usual incarnation number."""
+    return int(time.time() * 1000)
+
+
+class IncarnationError(ValueError):
+    """No incarnation number is left above the previous one (the log says 2**53 - 1)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IncarnationChoice:
+    """The incarnation a node starts as, and what it was chosen from."""
+
+    inc: int
+    previous: int | None
+    """The last incarnation in the node's event log, None on a first start."""
+    wall_ms: int
+    """The wall clock at start, in milliseconds."""
+
+    @property
+    def clock_back(self) -> bool:
+        """The clock is not past the previous incarnation: it stepped back."""
+        return self.previous is not None and self.wall_ms <= self.previous
+
+    def clock_back_fields(self) -> dict[str, int] | None:
+        """The fields of the ``clock_back`` event to log, or None if the clock is fine."""
+        if self.previous is None or not self.clock_back:
+            return None
+        return {"previous": self.previous, "wall_ms": self.wall_ms}
+
+
+def choose_incarnation(previous: int | None, wall_ms: int) -> IncarnationChoice:
+    """``max(wall_ms, previous + 1)``: an incarnation that grows whatever the clock does.
+
+    Peers drop frames of an incarnation lower than one they know, so a node
+    whose clock stepped back behind its predecessor's start must still come
+    back higher. Raise :class:`IncarnationError` if no number fits the wire's
+    ``2**53 - 1``.
+    """
+    floor = 1 if previous is None else previous + 1
+    inc = max(wall_ms, floor)
+    if inc > MAX_INT:
+        raise IncarnationError(
+            f"the event log's last incarnation is {previous}; no higher one fits in 2**53 - 1"
+        )
+    return IncarnationChoice(inc, previous, wall_ms)
+
+
+class WriteFailed(Exception):
+    """A write to the event log or to a snapshot file failed: the node must stop."""
+
+    def __init__(self, path: Path, error: OSError) -> None:
+        self.path = path
+        self.error = error
+        super().__init__(self.line())
+
+    def reason(self) -> str:
+        """The OS error, e.g. ``No space left on device (errno 28)``."""
+        err = self.error
+        if err.strerror and err.errno is not None:
+            return f"{err.strerror} (errno {err.errno})"
+        return str(err)
+
+    def line(self) -> str:
+        """The one line a stopping node prints: the file and the OS error."""
+        return (
+            f"error: cannot write {self.path}: {self.reason()}; "
+            f"stopping with exit status {LOG_FAILED_EXIT}"
+        )
+
+
+def hold_reserve(path: Path) -> IO[bytes] | None:
+    """Hold :data:`LOG_RESERVE` bytes of disk on the event log's filesystem.
+
+    An unlinked temporary file next to the log's real file: closing it gives
+    the space back (and so does the kernel if the process is killed), which
+    lets a node whose disk filled still write its final ``stop`` record. Best
+    effort: None if the log is not a regular file (``/dev/full`` in tests) or
+    the space cannot be had.
+    """
+    real = path.resolve()
+    if real.exists() and not real.is_file():
+        return None
+    try:
+        # Held open for the node's life, so no context manager.
+        reserve = tempfile.TemporaryFile(dir=real.parent)  # noqa: SIM115
+    except OSError:
+        return None
+    try:
+        reserve.write(bytes(LOG_RESERVE))
+        reserve.flush()
+    except OSError:
+        reserve.close()
+        return None
+    return reserve
 
 
 @dataclass(slots=True)
@@ -125,7 +288,10 @@ class NodeRuntime:
         bank: BankPlan | None = None,
         chat_rate: float = 0.0,
         bench: BenchLoad | None = None,
+        wall_ms: Callable[[], int] = wall_clock_ms,
     ) -> None:
+        """``wall_ms`` is the clock the incarnation number is taken from (tests
+        turn it back); :class:`IncarnationError` if no incarnation is left."""
         self.cfg = cfg
         self.id = node_id
         self.auto = auto
@@ -137,10 +303,16 @@ class NodeRuntime:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = log_dir / f"{node_id}.jsonl"
         restarted = open_event_log_tail(self.log_path) > 0
-        # An incarnation must grow across restarts without stable storage:
-        # milliseconds of wall time do, and stay below 2**53.
-        self.inc = int(time.time() * 1000)
-        self.log = self.log_path.open("ab")
+        # An incarnation must grow across restarts: milliseconds of wall time
+        # do, unless the clock stepped back; the log's last record then says
+        # which number the predecessor had.
+        previous = last_incarnation(self.log_path) if restarted else None
+        choice = choose_incarnation(previous, wall_ms())
+        self.inc = choice.inc
+        # Unbuffered: one write per batch of events, and after a failed write
+        # nothing is left in a buffer to fail again at close.
+        self.log = self.log_path.open("ab", buffering=0)
+        self._reserve = hold_reserve(self.log_path)
         out_peers = cfg.links[node_id]
         self.run_dir = run_dir
         self.plan = bank
@@ -169,6 +341,14 @@ class NodeRuntime:
             members=cfg.ids,
             routes=next_hops(cfg.links, node_id),
         )
+        back = choice.clock_back_fields()
+        if back is not None:
+            self.core.event("clock_back", back)
+            sys.stderr.write(
+                f"[{node_id}] warning: the clock ({choice.wall_ms} ms) is not past the "
+                f"previous incarnation {choice.previous}; starting as {self.inc}\n"
+            )
+            sys.stderr.flush()
         self.faults = FaultInjector(
             cfg.faults, node_id, random.Random(f"{cfg.faults.seed}:{node_id}:{self.inc}")
         )
@@ -221,8 +401,21 @@ class NodeRuntime:
                 self.out.write(orjson.dumps(ev).decode() + "\n")
             elif self.verbose and ev["kind"] in CHANNEL_KINDS:
                 self._line(ev["lamport"], f"{ev['kind']}: " + _fields(ev))
-        self.log.write(b"".join(chunks))
-        self.log.flush()
+        self._append(b"".join(chunks))
+
+    def _append(self, data: bytes) -> None:
+        """Write ``data`` to the event log; :class:`WriteFailed` if it cannot be.
+
+        A short write (the disk filled mid-record) is retried, so the error of
+        the retry is what is reported.
+        """
+        view = memoryview(data)
+        done = 0
+        try:
+            while done < len(view):
+                done += self.log.write(view[done:])
+        except OSError as exc:
+            raise WriteFailed(self.log_path, exc) from None
 
     def _line(self, lamport: int, text: str) -> None:
         self.out.write(f"[{self.id}] [Lamport={lamport}] {clock_text(time.time())} - {text}\n")
@@ -275,7 +468,10 @@ class NodeRuntime:
 
     def _write_snapshot_file(self, f: SnapshotFile) -> None:
         path = self.run_dir / "snapshots" / f.sid / f"{f.name}.json"
-        write_atomic(path, orjson.dumps(f.content, option=orjson.OPT_INDENT_2))
+        try:
+            write_atomic(path, orjson.dumps(f.content, option=orjson.OPT_INDENT_2))
+        except OSError as exc:
+            raise WriteFailed(path, exc) from None
 
     def _inject(self, frame: Frame) -> None:
         """Send one frame through the loss injector (config ``faults``)."""
@@ -308,70 +504,105 @@ class NodeRuntime:
 
     # ------------------------------------------------------------- loop
     def run(self) -> int:
-        """Serve until stopped; return the exit status."""
+        """Serve until stopped; return the exit status.
+
+        A failed write to the event log or a snapshot file stops the node:
+        one line on stderr, a last ``stop`` record with reason ``log_failed``
+        if the disk takes it, and :data:`LOG_FAILED_EXIT`.
+        """
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
+        try:
+            return self._loop()
+        except WriteFailed as failure:
+            sys.stderr.write(f"[{self.id}] {failure.line()}\n")
+            sys.stderr.flush()
+            self._last_words(failure)
+            return LOG_FAILED_EXIT
+        finally:
+            self.transport.close()
+            self.log.close()
+            if self._reserve is not None:
+                self._reserve.close()
+
+    def _last_words(self, failure: WriteFailed) -> None:
+        """Try to end the log with a ``stop`` record that says why; ignore failure.
+
+        The reserve is given back first, and a record torn by the failed write
+        is cut (complete records before it stay), so the ``stop`` record gets
+        a line of its own.
+        """
+        if self._reserve is not None:
+            self._reserve.close()
+            self._reserve = None
+        ev = self._stop_event(LOG_FAILED)
+        ev.update(file=str(failure.path), error=failure.reason(), wall=round(time.time(), 3))
+        try:
+            if stat.S_ISREG(os.fstat(self.log.fileno()).st_mode):
+                open_event_log_tail(self.log_path)
+            self.log.write(orjson.dumps(ev, option=orjson.OPT_APPEND_NEWLINE))
+        except OSError:
+            pass
+
+    def _loop(self) -> int:
+        """The poll loop, then a graceful ``stop`` record; the exit status."""
         self._apply(self.core.start(time.monotonic()))
         started = time.monotonic()
         done_at: float | None = None
         stop_deadline: float | None = None
         stdin_open = not self.auto and sys.stdin is not None and not sys.stdin.closed
         status = 0
-        try:
-            while True:
-                now = time.monotonic()
-                if self.stopping and stop_deadline is None:
-                    stop_deadline = now + SHUTDOWN_FLUSH
-                if stop_deadline is not None and (now >= stop_deadline or self._idle()):
+        while True:
+            now = time.monotonic()
+            if self.stopping and stop_deadline is None:
+                stop_deadline = now + SHUTDOWN_FLUSH
+            if stop_deadline is not None and (now >= stop_deadline or self._idle()):
+                break
+            if self.auto:
+                self._auto_step()
+                if done_at is None and self._auto_done():
+                    done_at = now
+                if done_at is not None and now - done_at >= 2 * self.cfg.core.rto_max:
                     break
-                if self.auto:
-                    self._auto_step()
-                    if done_at is None and self._auto_done():
-                        done_at = now
-                    if done_at is not None and now - done_at >= 2 * self.cfg.core.rto_max:
-                        break
-                    if now - started > AUTO_TIMEOUT:
-                        self.out.write(f"[{self.id}] error: auto mode did not finish in time\n")
-                        status = 1
-                        break
-                if self.chat_rate > 0:
-                    self._chat_step(now)
-                if self.bench is not None:
-                    self._bench_step(now)
-                if self.schedule is not None:
-                    finished = self._bank_step(now)
-                    if finished is not None:
-                        status = finished
-                        break
-                if stdin_open and not self.stopping:
-                    stdin_open = self._read_stdin()
-                self._flush_input()
-                due = min(self.core.next_deadline(), self.faults.next_deadline())
-                if self.schedule is not None and self.workload_on:
-                    due = min(due, self.schedule.next_deadline())
-                if self.chat_rate > 0 and self.workload_on and self.core.can_multicast():
-                    due = min(due, self._next_chat)
-                timeout = max(0.0, min(due - time.monotonic(), 0.05))
-                frames = self._receive(int(timeout * 1000))
-                now = time.monotonic()
-                if frames:
-                    self._apply(self.core.receive_many(frames, now))
-                    if done_at is not None and any(type(f) is Data for f in frames):
-                        # A peer still (re)sends to us: it may need our acks.
-                        done_at = now
-                if now >= self.core.next_deadline():
-                    self._apply(self.core.tick(now))
-                for f in self.faults.due(now):
-                    self.transport.send(f)
-            reason = "signal" if self.stopping else ("done" if status == 0 else "timeout")
-            self._log_events([self._stop_event(reason)])
+                if now - started > AUTO_TIMEOUT:
+                    self.out.write(f"[{self.id}] error: auto mode did not finish in time\n")
+                    status = 1
+                    break
+            if self.chat_rate > 0:
+                self._chat_step(now)
             if self.bench is not None:
-                record = self.bench.summary(self.id, self.transport.sent_frames, self._released_at)
-                self.out.write("BENCH " + orjson.dumps(record).decode() + "\n")
-                self.out.flush()
-        finally:
-            self.transport.close()
-            self.log.close()
+                self._bench_step(now)
+            if self.schedule is not None:
+                finished = self._bank_step(now)
+                if finished is not None:
+                    status = finished
+                    break
+            if stdin_open and not self.stopping:
+                stdin_open = self._read_stdin()
+            self._flush_input()
+            due = min(self.core.next_deadline(), self.faults.next_deadline())
+            if self.schedule is not None and self.workload_on:
+                due = min(due, self.schedule.next_deadline())
+            if self.chat_rate > 0 and self.workload_on and self.core.can_multicast():
+                due = min(due, self._next_chat)
+            timeout = max(0.0, min(due - time.monotonic(), 0.05))
+            frames = self._receive(int(timeout * 1000))
+            now = time.monotonic()
+            if frames:
+                self._apply(self.core.receive_many(frames, now))
+                if done_at is not None and any(type(f) is Data for f in frames):
+                    # A peer still (re)sends to us: it may need our acks.
+                    done_at = now
+            if now >= self.core.next_deadline():
+                self._apply(self.core.tick(now))
+            for f in self.faults.due(now):
+                self.transport.send(f)
+        reason = "signal" if self.stopping else ("done" if status == 0 else "timeout")
+        self._log_events([self._stop_event(reason)])
+        if self.bench is not None:
+            record = self.bench.summary(self.id, self.transport.sent_frames, self._released_at)
+            self.out.write("BENCH " + orjson.dumps(record).decode() + "\n")
+            self.out.flush()
         return status
 
     def _stop_event(self, reason: str) -> Event:

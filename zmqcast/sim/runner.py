@@ -1,9 +1,19 @@
 """The deterministic cluster simulator: N node cores on virtual time.
 
-One seeded :class:`random.Random` drives everything: the workload's send times,
-the network's faults and the crash and partition schedule. Events are processed
-from a heap ordered by ``(time, insertion order)``, so the same parameters give
-the same trace, byte for byte.
+The seed is split into one :class:`random.Random` per subsystem (see
+:func:`subsystem_rng`): the network's frame fates, the crash and partition
+schedule, the workload and the snapshot schedule each draw from their own
+generator. Turning snapshots on or changing the workload therefore leaves the
+network's sequence of decisions and the fault plan as they were, which keeps a
+failing run recognisable while it is being narrowed down.
+
+Every frame the cores emit is encoded with :mod:`zmqcast.wire` when it goes on
+the simulated network and decoded when it arrives, as the ZeroMQ transport does,
+so a codec bug shows up in the simulator's invariants instead of hiding behind
+in-memory values.
+
+Events are processed from a heap ordered by ``(time, insertion order)``, so the
+same parameters give the same trace, byte for byte.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from zmqcast.check.snapshot import SnapshotFiles, SnapshotVerdict, check_snapsho
 from zmqcast.core.bank import OPENING_BALANCE, Bank
 from zmqcast.core.config import ChannelMode, CoreConfig
 from zmqcast.core.events import Event, Outputs, SnapshotFile
+from zmqcast.core.frames import Frame
 from zmqcast.core.ledger import Ledger, replay
 from zmqcast.core.node import NodeCore
 from zmqcast.core.snapshot import DEFAULT_VARIANT, Variant
@@ -31,10 +42,47 @@ from zmqcast.topology import (
     node_names,
     strongly_connected,
 )
+from zmqcast.wire import FrameError, decode, encode
 
 _NEVER = float("inf")
 SIM = "sim"
-WORKLOADS = ("chat", "bank")
+WORKLOADS = ("chat", "bank", "mixed")
+BANK_WORKLOADS = ("bank", "mixed")
+"""Workloads that move money, so snapshots and conservation can be checked."""
+_CORE_DEFAULTS = CoreConfig()
+DEFAULT_WINDOW = _CORE_DEFAULTS.window
+MAX_WINDOW = 65536
+DEFAULT_MAX_TIME = 900.0
+DEFAULT_SEND_INTERVAL = 0.01
+_AT_LEAST_WINDOW = ("reorder_limit", "dedup_horizon")
+"""Core limits that must be at least the window (the core validates them)."""
+SUBSYSTEMS = ("net", "faults", "workload", "snapshots")
+"""The subsystems that each draw from their own generator."""
+
+
+def subsystem_rng(seed: int, subsystem: str) -> random.Random:
+    """The generator of one subsystem, derived from the run's seed.
+
+    String seeds are hashed with SHA-512 by :class:`random.Random`, so the
+    derivation is the same in every process, whatever ``PYTHONHASHSEED`` is.
+    """
+    if subsystem not in SUBSYSTEMS:
+        raise ValueError(f"subsystem: must be one of {', '.join(SUBSYSTEMS)}")
+    return random.Random(f"{seed}:{subsystem}")
+
+
+def _flag_number(value: float) -> str:
+    """``value`` as a flag argument that parses back to exactly the same float."""
+    short = f"{value:g}"
+    return short if float(short) == value else repr(value)
+
+
+class CodecError(RuntimeError):
+    """The wire codec rejected or changed a frame that the core built.
+
+    This is a bug in :mod:`zmqcast.wire` (or a core value the codec cannot
+    carry), never a simulated fault, so it stops the run.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,27 +99,55 @@ class SimParams:
     partition: bool = False
     crash: bool = False
     seed: int = 0
-    send_interval: float = 0.01
+    send_interval: float = DEFAULT_SEND_INTERVAL
     """Mean virtual time between two multicasts of one node."""
-    max_time: float = 900.0
+    max_time: float = DEFAULT_MAX_TIME
     """Virtual time by which the run must be quiet; past it, liveness fails."""
     workload: str = "chat"
     """``chat``: every node multicasts ``messages`` messages. ``bank``: every
-    node makes ``messages`` transfers to random out-neighbours instead."""
+    node makes ``messages`` transfers to random out-neighbours instead.
+    ``mixed``: every node does both, ``messages`` of each, interleaved."""
     snapshots: int = 0
     """Snapshots to take during the run, initiated by rotating nodes."""
     variant: str = ""
     """Snapshot variant; empty for the channel mode's own, ``all`` to rotate
     through every variant the mode supports."""
+    window: int = DEFAULT_WINDOW
+    """The core's flow-control window (:attr:`CoreConfig.window`)."""
 
     def __post_init__(self) -> None:
         if self.nodes < 2:
             raise ValueError("nodes: need at least 2")
+        if self.messages < 0:
+            raise ValueError("messages: must not be negative")
+        if self.send_interval <= 0:
+            raise ValueError("send_interval: must be positive")
+        if not self.max_time > 0:
+            raise ValueError("max_time: must be positive")
+        if not 1 <= self.window <= MAX_WINDOW:
+            raise ValueError(f"window: must be between 1 and {MAX_WINDOW}")
         if self.workload not in WORKLOADS:
             raise ValueError(f"workload: must be one of {', '.join(WORKLOADS)}")
         if self.snapshots < 0:
             raise ValueError("snapshots: must not be negative")
+        if self.snapshots and not self.has_bank:
+            # The snapshot checker judges recorded balances: without a bank
+            # every snapshot would be reported as broken.
+            raise ValueError("snapshots: need a workload with transfers (bank or mixed)")
         self.variants()  # validates ``variant`` against the channel mode
+
+    @property
+    def has_bank(self) -> bool:
+        """True if the workload moves money (``bank`` or ``mixed``)."""
+        return self.workload in BANK_WORKLOADS
+
+    def core_config(self) -> CoreConfig:
+        """The core configuration these parameters call for.
+
+        Limits that must not be below the window are raised with it.
+        """
+        raised = {n: max(getattr(_CORE_DEFAULTS, n), self.window) for n in _AT_LEAST_WINDOW}
+        return dataclasses.replace(_CORE_DEFAULTS, mode=self.channel, window=self.window, **raised)
 
     def variants(self) -> list[Variant]:
         """The snapshot variants this run rotates through."""
@@ -87,19 +163,15 @@ class SimParams:
         if not chosen.supports(self.channel):
             raise ValueError(f"variant: {chosen.value} does not work over {self.channel.value}")
         return [chosen]
-        if self.messages < 0:
-            raise ValueError("messages: must not be negative")
-        if self.send_interval <= 0:
-            raise ValueError("send_interval: must be positive")
 
     def command(self) -> str:
-        """The CLI command that replays exactly this run."""
+        """The CLI command that replays exactly this run (floats included)."""
         parts = [
             "zmqcast sim",
             f"--nodes {self.nodes}",
             f"--messages {self.messages}",
-            f"--loss {self.loss:g}",
-            f"--dup {self.dup:g}",
+            f"--loss {_flag_number(self.loss)}",
+            f"--dup {_flag_number(self.dup)}",
         ]
         if self.reorder:
             parts.append("--reorder")
@@ -114,6 +186,12 @@ class SimParams:
             parts.append(f"--snapshots {self.snapshots}")
         if self.variant:
             parts.append(f"--variant {self.variant}")
+        if self.window != DEFAULT_WINDOW:
+            parts.append(f"--window {self.window}")
+        if self.max_time != DEFAULT_MAX_TIME:
+            parts.append(f"--max-time {_flag_number(self.max_time)}")
+        if self.send_interval != DEFAULT_SEND_INTERVAL:
+            parts.append(f"--send-interval {_flag_number(self.send_interval)}")
         parts.append(f"--seed {self.seed}")
         return " ".join(parts)
 
@@ -131,6 +209,23 @@ class SimResult:
     @property
     def ok(self) -> bool:
         return self.quiesced and self.report.ok and all(v.ok or v.aborted for v in self.snapshots)
+
+    def failure(self) -> tuple[str, str] | None:
+        """What went wrong, as ``(name, detail)``; None if the run passed.
+
+        A violated multicast invariant is named first (it is usually the
+        cause), then ``liveness`` (not quiet by ``max_time``), then
+        ``snapshot`` with the first failed snapshot's line.
+        """
+        if self.ok:
+            return None
+        violated = self.report.first_violation()
+        if violated is not None:
+            return violated.name, violated.detail
+        if not self.quiesced:
+            return "liveness", f"not quiet by t={self.params.max_time:g}"
+        bad = next(v for v in self.snapshots if not (v.ok or v.aborted))
+        return "snapshot", bad.line()
 
 
 @dataclass(order=True, slots=True)
@@ -157,15 +252,20 @@ class Simulation:
         self.multicasts = 0
         self.footprints: list[tuple[int, int]] = []
         """``(multicasts so far, largest node footprint)`` at every quiet check."""
-        self.cfg = cfg or CoreConfig(mode=params.channel)
+        self.cfg = cfg or params.core_config()
         if self.cfg.mode is not params.channel:
             raise ValueError("cfg.mode: must match the simulated channel mode")
+        if self.cfg.window != params.window:
+            raise ValueError("cfg.window: must match the simulated window")
         if Variant.SENDER_LOG in params.variants() and params.snapshots:
             self.cfg = dataclasses.replace(self.cfg, sender_log=True)
         self.files: list[SnapshotFile] = []
         self.banks: dict[str, Bank] = {}
         self._pending_snapshots = 0
-        self.rng = random.Random(params.seed)
+        self.net_rng = subsystem_rng(params.seed, "net")
+        self.fault_rng = subsystem_rng(params.seed, "faults")
+        self.workload_rng = subsystem_rng(params.seed, "workload")
+        self.snapshot_rng = subsystem_rng(params.seed, "snapshots")
         self.names = node_names(params.nodes)
         self.topology = build(params.topology, self.names)
         if not strongly_connected(self.topology):
@@ -173,12 +273,17 @@ class Simulation:
         self.incoming = in_neighbours(self.topology)
         self.routes = {n: next_hops(self.topology, n) for n in self.names}
         self.net = SimNetwork(
-            FaultModel(loss=params.loss, dup=params.dup, reorder=params.reorder), self.rng
+            FaultModel(loss=params.loss, dup=params.dup, reorder=params.reorder), self.net_rng
         )
         self.events: list[Event] = []
         self.cores: dict[str, NodeCore | None] = {n: None for n in self.names}
         self.incarnation: dict[str, int] = {n: 0 for n in self.names}
-        self.remaining: dict[str, int] = {n: params.messages for n in self.names}
+        chats = params.messages if params.workload != "bank" else 0
+        transfers = params.messages if params.has_bank else 0
+        self.chats_left: dict[str, int] = {n: chats for n in self.names}
+        """Multicasts each node still has to send."""
+        self.transfers_left: dict[str, int] = {n: transfers for n in self.names}
+        """Transfer turns each node still has to take."""
         self.blocked: dict[str, bool] = {n: False for n in self.names}
         self.crashes = 0
         self.partitions = 0
@@ -198,26 +303,31 @@ class Simulation:
         self._order += 1
         heapq.heappush(self._queue, _Scheduled(time, self._order, kind, node, data))
 
+    def _left(self, name: str) -> int:
+        """Workload turns (multicasts and transfers) ``name`` still has to take."""
+        return self.chats_left[name] + self.transfers_left[name]
+
     def _plan(self) -> None:
-        rng = self.rng
         p = self.params
         phase = max(p.messages * p.send_interval, 0.5)
+        work = self.workload_rng
         for name in self.names:
             self._push(0.0, "boot", name)
-            if p.messages:
-                self._push(rng.uniform(0.0, p.send_interval), "send", name, 1)
+            if self._left(name):
+                self._push(work.uniform(0.0, p.send_interval), "send", name, 1)
+        faults = self.fault_rng
         if p.crash:
             for _ in range(max(1, p.nodes // 3)):
-                self._push(rng.uniform(0.05, phase), "crash", rng.choice(self.names))
+                self._push(faults.uniform(0.05, phase), "crash", faults.choice(self.names))
                 self._pending_faults += 1
         if p.partition:
-            for _ in range(1 + rng.randrange(2)):
-                self._push(rng.uniform(0.05, phase), "partition", SIM)
+            for _ in range(1 + faults.randrange(2)):
+                self._push(faults.uniform(0.05, phase), "partition", SIM)
                 self._pending_faults += 1
         variants = p.variants()
         for i in range(p.snapshots):
             initiator = self.names[i % len(self.names)]
-            at = rng.uniform(0.02, phase)
+            at = self.snapshot_rng.uniform(0.02, phase)
             self._push(at, "snapshot", initiator, variants[i % len(variants)])
             self._pending_snapshots += 1
         self._push(self.CHECK_EVERY, "check", SIM)
@@ -249,7 +359,7 @@ class Simulation:
             if core is None:
                 self.net.counts.to_down_node += 1
                 return
-            self._apply(core, core.receive(ev.data, self.now))
+            self._apply(core, core.receive(self._decode(ev.data), self.now))
         elif kind == "tick":
             core = self.cores[node]
             if core is None or ev.data != core.inc or ev.time != self._timer[node]:
@@ -291,11 +401,18 @@ class Simulation:
             self.events.extend(out.events)
             self.files.extend(out.files)
         now = self.now
+        arrivals = self.net.arrivals
         for frame in out.frames:
-            if frame.kind == "data":
+            kind = frame.kind
+            if kind == "data":
                 self._last_data = now
-            for at in self.net.arrivals(frame.src, frame.dst, frame.kind, now):
-                self._push(at, "frame", frame.dst, frame)
+            times = arrivals(frame.src, frame.dst, kind, now)
+            if times:
+                # Encoded once, decoded at every arrival (a duplicate too), as
+                # on a real network. A frame the network drops is never seen.
+                wire = (encode(frame), frame)
+                for at in times:
+                    self._push(at, "frame", frame.dst, wire)
         name = core.id
         if self.blocked[name] and core.can_multicast():
             self.blocked[name] = False
@@ -306,32 +423,61 @@ class Simulation:
             self._timer[name] = at
             self._push(at, "tick", name, core.inc)
 
+    def _decode(self, wire: tuple[list[bytes], Frame]) -> Frame:
+        """The frame as the receiver's transport would decode it from the bytes.
+
+        The decoded value must equal the one the sender's core built: a field
+        the codec loses or alters would otherwise only show up as a subtle
+        protocol misbehaviour, if at all.
+        """
+        parts, sent = wire
+        try:
+            frame = decode(parts, max_size=self.cfg.max_frame_bytes)
+        except FrameError as exc:
+            raise CodecError(f"decode rejected a {sent.kind} frame: {exc}") from exc
+        if frame != sent:
+            raise CodecError(f"a {sent.kind} frame changed in encode/decode: {sent!r} -> {frame!r}")
+        return frame
+
     # ------------------------------------------------------------- workload
     def _try_send(self, name: str) -> None:
+        """Take one workload turn of ``name``: a multicast or a transfer.
+
+        In the ``mixed`` workload the kind of the turn is drawn from the
+        workload generator, in proportion to what is left of each kind.
+        """
         core = self.cores[name]
-        if core is None or self.remaining[name] == 0:
+        if core is None or not self._left(name):
             return
         if not core.can_multicast():
             self.blocked[name] = True
             return
-        if self.params.workload == "bank":
-            bank = self.banks[name]
-            transfer = bank.next_transfer(core.can_send_app)
-            if transfer is not None:
-                self.remaining[name] -= 1
-                self._apply(core, core.send_app(transfer[0], transfer[1], self.now))
-            elif bank.balance <= 0:
-                # Broke: the turn is spent, or a node whose payers have all
-                # finished would wait forever.
-                self.remaining[name] -= 1
+        chats = self.chats_left[name]
+        transfers = self.transfers_left[name]
+        if transfers and (not chats or self.workload_rng.randrange(chats + transfers) >= chats):
+            self._transfer(name, core)
         else:
-            number = self.params.messages - self.remaining[name] + 1
-            self.remaining[name] -= 1
-            self.multicasts += 1
-            self._apply(core, core.multicast(f"{name} says #{number}".encode(), self.now))
-        if self.remaining[name]:
-            gap = self.rng.expovariate(1.0 / self.params.send_interval)
+            self._chat(name, core)
+        if self._left(name):
+            gap = self.workload_rng.expovariate(1.0 / self.params.send_interval)
             self._push(self.now + gap, "send", name, self._send_token[name])
+
+    def _chat(self, name: str, core: NodeCore) -> None:
+        number = self.params.messages - self.chats_left[name] + 1
+        self.chats_left[name] -= 1
+        self.multicasts += 1
+        self._apply(core, core.multicast(f"{name} says #{number}".encode(), self.now))
+
+    def _transfer(self, name: str, core: NodeCore) -> None:
+        bank = self.banks[name]
+        transfer = bank.next_transfer(core.can_send_app)
+        if transfer is not None:
+            self.transfers_left[name] -= 1
+            self._apply(core, core.send_app(transfer[0], transfer[1], self.now))
+        elif bank.balance <= 0:
+            # Broke: the turn is spent, or a node whose payers have all
+            # finished would wait forever.
+            self.transfers_left[name] -= 1
 
     # ------------------------------------------------------------- faults
     def _boot(self, name: str) -> None:
@@ -349,7 +495,7 @@ class Simulation:
             routes=self.routes[name],
         )
         self.cores[name] = core
-        if self.params.workload == "bank":
+        if self.params.has_bank:
             # As on a real node, a restarted account is replayed from the log.
             restored = self.incarnation[name] > 1
             ledger = replay(self.events, name) if restored else Ledger()
@@ -365,7 +511,7 @@ class Simulation:
         self._timer[name] = _NEVER
         self._send_token[name] += 1
         self._apply(core, core.start(self.now))
-        if self.remaining[name] and self.incarnation[name] > 1:
+        if self._left(name) and self.incarnation[name] > 1:
             self._push(self.now, "send", name, self._send_token[name])
 
     def _crash(self, name: str) -> None:
@@ -387,20 +533,20 @@ class Simulation:
         )
         self.cores[name] = None
         self.blocked[name] = False
-        self._push(self.now + self.rng.uniform(0.2, 2.0), "restart", name)
+        self._push(self.now + self.fault_rng.uniform(0.2, 2.0), "restart", name)
 
     def _partition(self) -> None:
         if self.net.partitioned:
             self._pending_faults -= 1
             return
         names = list(self.names)
-        self.rng.shuffle(names)
-        cut = self.rng.randint(1, len(names) - 1)
+        self.fault_rng.shuffle(names)
+        cut = self.fault_rng.randint(1, len(names) - 1)
         side_a, side_b = sorted(names[:cut]), sorted(names[cut:])
         self.net.partition(side_a, side_b)
         self.partitions += 1
         self._sim_event("partition", {"sides": [side_a, side_b]})
-        self._push(self.now + self.rng.uniform(0.5, 3.0), "heal", SIM)
+        self._push(self.now + self.fault_rng.uniform(0.5, 3.0), "heal", SIM)
 
     def _sim_event(self, kind: str, fields: dict[str, Any]) -> None:
         ev: Event = {"node": SIM, "inc": 0, "kind": kind, "lamport": 0, "time": round(self.now, 6)}
@@ -412,7 +558,7 @@ class Simulation:
         """True once nothing is left to send, repair or report."""
         if self._pending_faults or self.net.partitioned or self._pending_snapshots:
             return False
-        if any(self.remaining.values()) or any(self.blocked.values()):
+        if any(self._left(n) for n in self.names) or any(self.blocked.values()):
             return False
         cfg = self.cfg
         if cfg.mode is ChannelMode.LOSSY:
@@ -478,7 +624,7 @@ class Simulation:
             },
             "invariants": {r.name: ("held" if r.held else "VIOLATED") for r in report.results},
         }
-        if p.workload == "bank":
+        if p.has_bank:
             summary["app"] = {
                 "sent": sum(1 for e in self.events if e["kind"] == "app_send"),
                 "received": sum(1 for e in self.events if e["kind"] == "app_recv"),

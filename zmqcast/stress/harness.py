@@ -27,15 +27,25 @@ from typing import Any
 import orjson
 import zmq
 
-from zmqcast.check import check_multicast
+from zmqcast.check import TraceIndex, check_multicast
 from zmqcast.check.logs import read_events
+from zmqcast.check.multicast import AGREEMENT, RESTART_VALIDITY, VALIDITY
 from zmqcast.check.report import InvariantResult
-from zmqcast.check.snapshot import SnapshotVerdict, check_snapshots, load_snapshot_files
+from zmqcast.check.snapshot import (
+    CHANNELS,
+    CONSERVATION,
+    CUT,
+    STATES,
+    SnapshotVerdict,
+    check_snapshots,
+    load_snapshot_files,
+)
 from zmqcast.config import ClusterConfig, load_config
 from zmqcast.fsutil import write_atomic
+from zmqcast.runtime.node import LOG_FAILED_EXIT
 from zmqcast.stress.cluster import Cluster
 from zmqcast.stress.netns import NetnsLab, unavailable
-from zmqcast.stress.schedule import Action, Plan, blocked_peers, build_schedule
+from zmqcast.stress.schedule import Action, Plan, blocked_peers, build_schedule, spared_nodes
 
 STATUS_WAIT = 0.3
 """Seconds a status poll waits for the nodes' answers."""
@@ -46,6 +56,11 @@ STOP_LIMIT = 10.0
 QUIESCENCE = "quiescence"
 """The invariant that the cluster settled: every loss repaired, nothing pending."""
 NO_FAULTS = {"loss": 0.0, "dup": 0.0, "delay": 0.0, "reorder": 0.0, "blocked": [], "links": {}}
+LOGS_WRITTEN = "event-logs-written"
+"""The invariant that no node stopped because it could not write its log (disk full)."""
+SNAPSHOT_COMPLETION = "snapshot-completion"
+SNAPSHOT_CHECKS = (CUT, CHANNELS, STATES, CONSERVATION)
+"""What every completed snapshot is checked for, in report order."""
 
 
 @dataclass(frozen=True)
@@ -63,10 +78,11 @@ class StressOptions:
     snapshot_every: float = 1.0
     variants: tuple[str, ...] = ()
     seed: int = 0
-    rate: float = 20.0
+    rate: float = 100.0
     """Bank transfers per second per node."""
-    chat_rate: float = 10.0
-    """Chat multicasts per second per node."""
+    chat_rate: float = 100.0
+    """Chat multicasts per second per node: the default loads the links (hundreds
+    of multicasts a second in all on five nodes, each flooded over every link)."""
     settle_limit: float = 60.0
     no_repair: bool = False
     """Debug: run ``lossy`` channels while checking as if they repaired losses."""
@@ -106,10 +122,20 @@ class StressReport:
     invariants: list[InvariantResult] = field(default_factory=list)
     correct_nodes: int = 0
     network: str = "loopback"
+    spared: tuple[str, ...] = ()
+    """Nodes the nemesis never killed (none if it killed no one)."""
+    required: tuple[str, ...] = ()
+    """Invariants the run was meant to exercise: checking nothing fails them."""
+
+    @property
+    def unchecked(self) -> list[InvariantResult]:
+        """Required invariants that checked nothing: the run did not test them."""
+        return [r for r in self.invariants if r.name in self.required and r.vacuous]
 
     @property
     def ok(self) -> bool:
-        return all(r.held for r in self.invariants)
+        """Nothing violated, and every required invariant checked something."""
+        return all(r.held for r in self.invariants) and not self.unchecked
 
 
 def effective_config(
@@ -172,6 +198,8 @@ class StressRun:
             seed=options.seed,
         )
         self.schedule = build_schedule(self.plan)
+        kills = any(a.kind == "kill" for a in self.schedule)
+        self.spared = spared_nodes(self.plan) if kills else ()
         self.progress = Progress()
         self.sides: tuple[tuple[str, ...], ...] = ()
         self.status: dict[tuple[str, int], dict[str, Any]] = {}
@@ -242,6 +270,7 @@ class StressRun:
             {
                 "action": "plan",
                 "network": self.network,
+                "spared": list(self.spared),
                 "schedule": [a.describe() for a in self.schedule],
             }
         )
@@ -251,8 +280,8 @@ class StressRun:
             self._wait_connected(cluster)
             self._play(cluster)
             self._settle(cluster)
-            self.crashed = list(cluster.crashed)
             self._stop(cluster)
+            self.crashed = list(cluster.crashed)
         finally:
             cluster.close()
             self._nemesis_log.close()
@@ -364,11 +393,14 @@ class StressRun:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
         deadline = time.monotonic() + STOP_LIMIT
-        for proc in cluster.procs.values():
+        for node, proc in cluster.procs.items():
             try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+                code = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except Exception:
                 continue
+            if code == LOG_FAILED_EXIT and node not in cluster.killed:
+                # Its final stop record could not be written: a failure too.
+                cluster.crashed.append((node, code))
 
     # ------------------------------------------------------------- checks
     def _check(self) -> StressReport:
@@ -378,11 +410,15 @@ class StressRun:
         report = StressReport(o, len(self.cfg.ids), mode)
         report.elapsed = time.monotonic() - self._t0
         report.network = self.network
+        report.spared = self.spared
+        report.required = self._required()
         events = read_events(o.run_dir)
+        failed, self.crashed = log_failures(self.crashed)
         # With --no-repair the channels lose data, yet we check as if they did
-        # not: that is the point of the switch.
+        # not: that is the point of the switch. A node that could not write its
+        # log is excused: its log is incomplete, and the disk is to blame.
         fifo = mode == "fifo"
-        mc = check_multicast(events, reliable=True, fifo=fifo)
+        mc = check_multicast(TraceIndex(events, failed), reliable=True, fifo=fifo)
         report.invariants.extend(mc.results)
         report.verdicts = check_snapshots(events, load_snapshot_files(o.run_dir))
         report.invariants.extend(snapshot_invariants(report.verdicts))
@@ -392,26 +428,72 @@ class StressRun:
                 not self.unsettled,
                 len(self.cfg.ids),
                 len(self.unsettled),
-                f"still repairing after {o.settle_limit:g} s: {', '.join(self.unsettled)}"
+                unit="nodes",
+                detail=f"still repairing after {o.settle_limit:g} s: {', '.join(self.unsettled)}"
                 if self.unsettled
                 else "",
             )
         )
         crashed = ", ".join(f"{n} (exit status {c})" for n, c in self.crashed)
+        exited = f"ended without being killed: {crashed}; see RUN_DIR/logs" if crashed else ""
         report.invariants.append(
             InvariantResult(
                 "no-unexpected-exit",
                 not self.crashed,
                 len(self.cfg.ids),
                 len(self.crashed),
-                f"ended without being killed: {crashed}; see RUN_DIR/logs" if crashed else "",
+                unit="nodes",
+                detail=exited,
             )
         )
+        report.invariants.append(logs_written(failed, len(self.cfg.ids)))
         _count(report, events, self.status)
         report.snapshots_requested = self.progress.snapshots
         report.faults["kill"] = self.progress.kills
         report.faults["partition"] = self.progress.partitions
         return report
+
+    def _required(self) -> tuple[str, ...]:
+        """The invariants this run was meant to exercise, from its options and schedule.
+
+        Chat multicasts exercise validity and agreement (bank transfers are not
+        multicast); a kill while chat runs exercises restart-validity; a
+        snapshot request exercises the snapshot checks. The spared nodes make
+        the first three checkable under any kill rate.
+        """
+        kinds = {a.kind for a in self.schedule}
+        required: list[str] = []
+        if self.options.chat_rate > 0:
+            required += [VALIDITY, AGREEMENT]
+            if "kill" in kinds:
+                required.append(RESTART_VALIDITY)
+        if "snapshot" in kinds:
+            required += [f"snapshot {name}" for name in SNAPSHOT_CHECKS]
+            required.append(SNAPSHOT_COMPLETION)
+        return tuple(required)
+
+
+def log_failures(
+    crashed: list[tuple[str, int]],
+) -> tuple[dict[str, str], list[tuple[str, int]]]:
+    """Split unexpected exits into log failures (node -> why) and other crashes.
+
+    An exit with :data:`LOG_FAILED_EXIT` is a node that could not write its
+    event log or a snapshot file, most likely because the disk is full: it is
+    reported by :func:`logs_written`, not as an unexplained crash, and the node
+    is excused from the protocol checks (``TraceIndex(events, failed)``), which
+    would otherwise blame the protocol for what the disk lost.
+    """
+    why = f"could not write its event log or a snapshot file (exit status {LOG_FAILED_EXIT})"
+    failed = {n: why for n, c in crashed if c == LOG_FAILED_EXIT}
+    return failed, [(n, c) for n, c in crashed if c != LOG_FAILED_EXIT]
+
+
+def logs_written(failed: Mapping[str, str], nodes: int) -> InvariantResult:
+    """``event-logs-written``: no node stopped for want of disk; else name each one."""
+    named = "; ".join(f"{n} failed: {why}" for n, why in sorted(failed.items()))
+    detail = f"{named}; disk full? see RUN_DIR/logs" if failed else ""
+    return InvariantResult(LOGS_WRITTEN, not failed, nodes, len(failed), detail, unit="nodes")
 
 
 def _settled(status: Mapping[str, Any] | None) -> bool:
@@ -435,14 +517,26 @@ def snapshot_invariants(verdicts: list[SnapshotVerdict]) -> list[InvariantResult
     """
     out: list[InvariantResult] = []
     complete = [v for v in verdicts if v.complete and not v.aborted]
-    names = [r.name for r in complete[0].results] if complete else []
-    for name in names:
+    aborted = sum(v.aborted for v in verdicts)
+    for name in SNAPSHOT_CHECKS:
         bad = [v for v in complete if not _result(v, name).held]
         detail = f"{bad[0].sid}: {_result(bad[0], name).detail}" if bad else ""
-        out.append(InvariantResult(f"snapshot {name}", not bad, len(complete), len(bad), detail))
+        if not complete:
+            detail = f"none completed, of {len(verdicts)} taken ({aborted} aborted)"
+        out.append(
+            InvariantResult(
+                f"snapshot {name}", not bad, len(complete), len(bad), detail, unit="snapshots"
+            )
+        )
     stuck = [v for v in verdicts if not v.complete and not v.aborted]
     detail = f"{stuck[0].sid}: {stuck[0].line()}" if stuck else ""
-    out.append(InvariantResult("snapshot-completion", not stuck, len(verdicts), len(stuck), detail))
+    if not verdicts:
+        detail = "no snapshot was taken"
+    out.append(
+        InvariantResult(
+            SNAPSHOT_COMPLETION, not stuck, len(verdicts), len(stuck), detail, unit="snapshots"
+        )
+    )
     return out
 
 

@@ -9,6 +9,10 @@ discarded by the transport. The harness holds its address on both bridges, with
 a /32 route to each node moved, so its admin requests cross any partition.
 (Packet filters would be the usual tool, but neither iptables nor tc's drop
 action can be counted on in containers; bridges only need ``ip``.)
+
+The Pyre comparison of ``zmqcast bench pyre`` uses the same lab to keep Pyre's
+UDP broadcast beacons off the host's real interfaces: each node's address has
+its subnet's broadcast address, which only the lab's bridge carries.
 """
 
 from __future__ import annotations
@@ -92,7 +96,10 @@ class NetnsLab:
                 _ip("ip", "link", "add", host, "type", "veth", "peer", "name", inner)
                 _ip("ip", "link", "set", inner, "netns", ns)
                 _ip("ip", "link", "set", host, "master", self.bridge, "up")
-                _ip("ip", "-n", ns, "addr", "add", f"{self.address[node]}/24", "dev", inner)
+                _ip(
+                    "ip", "-n", ns, "addr", "add", f"{self.address[node]}/24", "brd", "+",
+                    "dev", inner,
+                )  # fmt: skip
                 _ip("ip", "-n", ns, "link", "set", inner, "up")
                 _ip("ip", "-n", ns, "link", "set", "lo", "up")
         except NetnsError:

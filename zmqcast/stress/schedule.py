@@ -5,16 +5,23 @@ command line replays the same kills, partitions and snapshots at the same
 offsets (the real processes' timing, not the plan, is what differs between two
 runs). Kinds of action:
 
-- ``kill``: ``kill -9`` the node, then ``restart`` it after a pause;
+- ``kill``: ``kill -9`` the node, then ``restart`` it after a pause, at the
+  latest :data:`AFTERLIFE` seconds before the end;
 - ``partition``: cut the cluster into two sides, then ``heal`` it;
 - ``snapshot``: ask a node to initiate a snapshot of a variant.
 
-A kill never targets a node that is already down, and at most ``N - 1`` nodes
-are down at once, so there is always a correct node left to deliver to.
+A kill never targets a node that is already down, nor one of the *spared*
+nodes (:func:`spared_nodes`): ``ceil(N / 3)`` of them, at least two (one on a
+two-node cluster), chosen from the seed, are never killed. They stay correct
+(one incarnation, never crashed) however often the nemesis kills, so
+validity and agreement, which are about correct nodes, have pairs to check,
+and a restarted node has correct nodes to be compared with. (On two nodes
+with kills, validity cannot be checked: it needs two correct nodes.)
 """
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -22,6 +29,12 @@ from typing import Any
 
 PAUSE = (0.5, 2.0)
 """Seconds a killed node stays down: uniform in this range."""
+AFTERLIFE = 2.5
+"""Seconds of workload a restarted node gets at least before the run ends. The
+checkers judge a node's last incarnation on what was multicast after it came
+back, so a restart at the very end would leave restart-validity nothing; and
+a node takes about a second and a half to start, then has to catch up before
+the others' windows free up again."""
 PARTITION = (1.0, 3.0)
 """Seconds a partition lasts: uniform in this range (at most half its period)."""
 
@@ -62,6 +75,22 @@ class Plan:
     seed: int = 0
 
 
+def spared_nodes(plan: Plan) -> tuple[str, ...]:
+    """The nodes the nemesis never kills, in node order; a pure function of ``plan``.
+
+    ``ceil(N / 3)`` nodes, but at least two, since validity needs two correct
+    nodes (an origin and a receiver), and at most ``N - 1``, so that something
+    can be killed. The choice has its own generator, seeded from the seed, so
+    it does not shift the rest of the schedule.
+    """
+    nodes = plan.nodes
+    count = min(len(nodes) - 1, max(2, math.ceil(len(nodes) / 3)))
+    if count <= 0:
+        return tuple(nodes)
+    chosen = set(random.Random(f"spared:{plan.seed}").sample(sorted(nodes), count))
+    return tuple(n for n in nodes if n in chosen)
+
+
 def build_schedule(plan: Plan) -> list[Action]:
     """Every action of the run, in time order; a pure function of ``plan``."""
     rng = random.Random(f"nemesis:{plan.seed}")
@@ -79,13 +108,16 @@ def build_schedule(plan: Plan) -> list[Action]:
 def _kills(plan: Plan, rng: random.Random) -> list[Action]:
     out: list[Action] = []
     down_until: dict[str, float] = {}
+    spared = set(spared_nodes(plan))
     t = plan.kill_every
-    while t < plan.duration:
-        up = [n for n in plan.nodes if down_until.get(n, -1.0) <= t]
-        if len(up) > 1:
+    # The restart lands inside the run, at least AFTERLIFE before its end (a
+    # late kill gets a shorter pause, never shorter than the shortest).
+    last_restart = plan.duration - AFTERLIFE
+    while t + PAUSE[0] <= last_restart:
+        up = [n for n in plan.nodes if n not in spared and down_until.get(n, -1.0) <= t]
+        if up:
             victim = rng.choice(up)
-            # The restart lands inside the run, so every node is up at the end.
-            back = min(t + rng.uniform(*PAUSE), plan.duration)
+            back = min(t + rng.uniform(*PAUSE), last_restart)
             down_until[victim] = back
             out.append(Action(t, "kill", victim))
             out.append(Action(back, "restart", victim))
