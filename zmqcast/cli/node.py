@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -178,6 +179,7 @@ def node(
             bank=plan,
             chat_rate=chat_rate,
             bench=bench,
+            stdin=not auto,
         )
     except zmq.ZMQError as exc:
         fail(f"--id {node_id}", f"cannot use {me.endpoint}: {exc.strerror}")
@@ -185,6 +187,9 @@ def node(
         fail("--run-dir", f"cannot write the event log: {exc.strerror or exc}")
     except IncarnationError as exc:
         fail("--run-dir", str(exc))
+    # Ctrl-C and SIGTERM flush what is unreleased (bounded), then stop.
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda _sig, _frame: runtime.stop())
     raise typer.Exit(runtime.run())
 
 

@@ -234,6 +234,11 @@ class Flooding:
         self._alive_low = low
         return low
 
+    @property
+    def own_seq(self) -> int:
+        """The sequence number of this incarnation's latest multicast (0 before any)."""
+        return self._own_seq
+
     def can_multicast(self) -> bool:
         """True if a new message fits both the channel windows and the origin window."""
         oldest = self._oldest_alive()

@@ -183,6 +183,19 @@ class NodeCore:
         self.flood.multicast(body)
         return self._finish()
 
+    @property
+    def last_multicast(self) -> tuple[str, int, int]:
+        """The id ``(origin, epoch, seq)`` of this incarnation's latest multicast."""
+        return (self.id, self.inc, self.flood.own_seq)
+
+    def connected(self) -> bool:
+        """True once every outgoing data channel knows its peer's incarnation."""
+        return all(s.connected for s in self.senders.values())
+
+    def idle(self) -> bool:
+        """True when nothing this node sent on a data channel is unreleased."""
+        return all(s.unreleased == 0 for s in self.senders.values())
+
     def multicast_batch(self, bodies: Sequence[bytes], now: float) -> tuple[int, Outputs]:
         """Multicast the leading ``bodies`` that fit the windows; return how many.
 

@@ -7,19 +7,20 @@ sends what the core returns and prints and logs its deliveries and events.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import random
 import select
-import signal
+import socket
 import stat
 import sys
 import tempfile
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import FrameType
 from typing import IO, Any, BinaryIO, TextIO
 
 import orjson
@@ -28,11 +29,11 @@ from zmqcast.check.trace import LOG_FAILED
 from zmqcast.config import FAULT_KINDS, ClusterConfig
 from zmqcast.core.bank import OPENING_BALANCE, Bank
 from zmqcast.core.config import ChannelMode
-from zmqcast.core.events import Event, Outputs, SnapshotFile
+from zmqcast.core.events import Delivery, Event, Outputs, SnapshotFile
 from zmqcast.core.frames import Data, Frame
 from zmqcast.core.ledger import Ledger
 from zmqcast.core.node import NodeCore
-from zmqcast.core.snapshot import DEFAULT_VARIANT, Variant
+from zmqcast.core.snapshot import DEFAULT_VARIANT, App, Variant
 from zmqcast.fsutil import write_atomic
 from zmqcast.runtime.admin import ADMIN_PREFIX, AdminError, Request, decode_request, encode_reply
 from zmqcast.runtime.benchload import BenchLoad
@@ -289,15 +290,32 @@ class NodeRuntime:
         chat_rate: float = 0.0,
         bench: BenchLoad | None = None,
         wall_ms: Callable[[], int] = wall_clock_ms,
+        stdin: bool = False,
+        err: TextIO | None = None,
+        app: App | None = None,
+        on_deliveries: Callable[[list[Delivery]], None] | None = None,
+        sender_log: bool = False,
     ) -> None:
         """``wall_ms`` is the clock the incarnation number is taken from (tests
-        turn it back); :class:`IncarnationError` if no incarnation is left."""
+        turn it back); :class:`IncarnationError` if no incarnation is left.
+
+        ``stdin``: multicast the lines typed on standard input. ``out`` and
+        ``err`` take the console and the error lines (standard output and
+        error by default). ``app`` is the application whose state snapshots
+        record and which takes point-to-point messages (the bank's, if
+        ``bank`` is set). ``on_deliveries`` takes every batch of deliveries
+        instead of the console. ``sender_log`` keeps the log that
+        ``sender-log`` snapshots need (always kept on lossy channels).
+        """
         self.cfg = cfg
         self.id = node_id
         self.auto = auto
         self.verbose = verbose
         self.json_output = json_output
         self.out = out if out is not None else sys.stdout
+        self.err = err if err is not None else sys.stderr
+        self.read_stdin = stdin
+        self.on_deliveries = on_deliveries
         me = cfg.node(node_id)
         log_dir = run_dir / "events"
         log_dir.mkdir(parents=True, exist_ok=True)
@@ -322,6 +340,7 @@ class NodeRuntime:
             core_cfg.mode is ChannelMode.LOSSY
             or (bank is not None and Variant.SENDER_LOG in bank.variants)
             or bench is not None
+            or sender_log
         ):
             core_cfg = dataclasses.replace(core_cfg, sender_log=True)
         self.transport = Transport(
@@ -344,11 +363,11 @@ class NodeRuntime:
         back = choice.clock_back_fields()
         if back is not None:
             self.core.event("clock_back", back)
-            sys.stderr.write(
+            self.err.write(
                 f"[{node_id}] warning: the clock ({choice.wall_ms} ms) is not past the "
                 f"previous incarnation {choice.previous}; starting as {self.inc}\n"
             )
-            sys.stderr.flush()
+            self.err.flush()
         self.faults = FaultInjector(
             cfg.faults, node_id, random.Random(f"{cfg.faults.seed}:{node_id}:{self.inc}")
         )
@@ -373,6 +392,8 @@ class NodeRuntime:
             self.schedule = BankSchedule(
                 bank, self.index, len(cfg.ids), random.Random(f"schedule:{seed}")
             )
+        elif app is not None:
+            self.core.attach(app)
         self.sent_script = False
         self.workload_on = True
         """False once an admin ``workload`` request stopped transfers and chat."""
@@ -386,6 +407,22 @@ class NodeRuntime:
         self.delivered = 0
         self.admin_waiters: dict[str, list[tuple[str, int]]] = {}
         """Snapshot id -> admin clients waiting for it to complete here."""
+        self.snapshot_waiters: dict[str, list[Callable[[Event, dict[str, Any] | None], None]]] = {}
+        """Snapshot id -> callbacks for its end here: the ``snap_done`` or
+        ``snap_abort`` event, and the global record if it completed."""
+        self._globals: dict[str, dict[str, Any]] = {}
+        self.hooks: list[Callable[[float], float]] = []
+        """Called once per loop turn with the time; each returns when it next
+        needs a turn (``inf`` for never), which bounds the poll."""
+        self.flush_bound = SHUTDOWN_FLUSH
+        """How long a stop waits for what is unreleased before it gives up."""
+        # Other threads hand work to the loop through the inbox, and wake the
+        # poll through a socket pair that the transport's poller watches.
+        self._inbox: deque[Callable[[], None]] = deque()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self.transport.watch(self._wake_r.fileno())
 
     # ------------------------------------------------------------- output
     def _log_events(self, events: list[Event]) -> None:
@@ -421,7 +458,7 @@ class NodeRuntime:
         self.out.write(f"[{self.id}] [Lamport={lamport}] {clock_text(time.time())} - {text}\n")
         self.out.flush()
 
-    def _apply(self, outputs: Outputs) -> None:
+    def apply(self, outputs: Outputs) -> None:
         # The core's events first: an injected fault is stamped with the clock
         # after the whole batch, so logging it earlier would seem to turn the
         # clock back.
@@ -433,18 +470,27 @@ class NodeRuntime:
             now = time.monotonic()
             for d in outputs.deliveries:
                 self.bench.note_delivery(d.body, now)
-        for d in outputs.deliveries:
-            self.delivered_from.add(d.origin)
-            if not self.json_output and self.bench is None:
-                text = d.body.decode("utf-8", "replace")
-                self._line(d.lamport, f"Delivered: {text} | from={d.origin}")
+        if self.on_deliveries is not None:
+            if outputs.deliveries:
+                self.delivered_from.update(d.origin for d in outputs.deliveries)
+                self.on_deliveries(outputs.deliveries)
+        else:
+            for d in outputs.deliveries:
+                self.delivered_from.add(d.origin)
+                if not self.json_output and self.bench is None:
+                    self._line(d.lamport, f"Delivered: {printable(d.body)} | from={d.origin}")
         for f in outputs.files:
             self._write_snapshot_file(f)
         for ev in outputs.events:
             if ev["kind"] in ACTIVITY_KINDS:
                 self._last_activity = time.monotonic()
-            if self.admin_waiters and ev["kind"] in ("snap_done", "snap_abort"):
-                self._answer_snapshot(ev)
+            if ev["kind"] in ("snap_done", "snap_abort"):
+                if self.admin_waiters:
+                    self._answer_snapshot(ev)
+                waiters = self.snapshot_waiters.pop(ev["sid"], [])
+                record = self._globals.pop(ev["sid"], None)
+                for waiter in waiters:
+                    waiter(ev, record)
             if not self.json_output:
                 self._console_event(ev)
 
@@ -452,7 +498,12 @@ class NodeRuntime:
         """Snapshot milestones always, transfers with ``--verbose``."""
         kind = ev["kind"]
         if kind == "snap_cut":
-            state = " ".join(f"{k}={v}" for k, v in ev["state"].items())
+            raw = ev["state"]
+            state = (
+                " ".join(f"{k}={v}" for k, v in raw.items())
+                if isinstance(raw, dict)
+                else orjson.dumps(raw).decode()
+            )
             self._line(ev["lamport"], f"Snapshot {ev['sid']} ({ev['variant']}) cut: {state}")
         elif kind == "snap_done":
             ms = ev["duration"] * 1000
@@ -467,6 +518,8 @@ class NodeRuntime:
             self._line(ev["lamport"], f"Received: transfer {ev.get('amount')} from {ev['from']}")
 
     def _write_snapshot_file(self, f: SnapshotFile) -> None:
+        if f.name == "global" and f.sid in self.snapshot_waiters:
+            self._globals[f.sid] = f.content
         path = self.run_dir / "snapshots" / f.sid / f"{f.name}.json"
         try:
             write_atomic(path, orjson.dumps(f.content, option=orjson.OPT_INDENT_2))
@@ -499,8 +552,33 @@ class NodeRuntime:
         outputs = self.core.multicast(text.encode(), time.monotonic())
         self.multicasts += 1
         if not self.json_output:
-            self._line(self.core.clock.value, f"Sent: {text}")
-        self._apply(outputs)
+            self._line(self.core.clock.value, f"Sent: {printable(text.encode())}")
+        self.apply(outputs)
+
+    # ------------------------------------------------------------- other threads
+    def submit(self, work: Callable[[], None]) -> None:
+        """Run ``work`` on the loop's thread at its next turn (thread-safe)."""
+        self._inbox.append(work)
+        self.wake()
+
+    def wake(self) -> None:
+        """Cut the loop's current poll short (thread-safe)."""
+        # BlockingIOError: a wake-up is already pending; OSError: the loop has ended.
+        with contextlib.suppress(BlockingIOError, OSError):
+            self._wake_w.send(b"\0")
+
+    def stop(self) -> None:
+        """Ask the loop to flush what is unreleased (bounded) and end (thread-safe)."""
+        self.stopping = True
+        self.wake()
+
+    def _run_inbox(self) -> None:
+        with contextlib.suppress(BlockingIOError, OSError):
+            while self._wake_r.recv(4096):
+                pass
+        inbox = self._inbox
+        while inbox:
+            inbox.popleft()()
 
     # ------------------------------------------------------------- loop
     def run(self) -> int:
@@ -510,20 +588,25 @@ class NodeRuntime:
         one line on stderr, a last ``stop`` record with reason ``log_failed``
         if the disk takes it, and :data:`LOG_FAILED_EXIT`.
         """
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, self._on_signal)
         try:
             return self._loop()
         except WriteFailed as failure:
-            sys.stderr.write(f"[{self.id}] {failure.line()}\n")
-            sys.stderr.flush()
+            self.err.write(f"[{self.id}] {failure.line()}\n")
+            self.err.flush()
             self._last_words(failure)
             return LOG_FAILED_EXIT
         finally:
-            self.transport.close()
-            self.log.close()
-            if self._reserve is not None:
-                self._reserve.close()
+            self.close()
+
+    def close(self) -> None:
+        """Release the sockets and files (after :meth:`run`, or instead of it)."""
+        self.transport.close()
+        self.log.close()
+        self._wake_r.close()
+        self._wake_w.close()
+        if self._reserve is not None:
+            self._reserve.close()
+            self._reserve = None
 
     def _last_words(self, failure: WriteFailed) -> None:
         """Try to end the log with a ``stop`` record that says why; ignore failure.
@@ -546,16 +629,16 @@ class NodeRuntime:
 
     def _loop(self) -> int:
         """The poll loop, then a graceful ``stop`` record; the exit status."""
-        self._apply(self.core.start(time.monotonic()))
+        self.apply(self.core.start(time.monotonic()))
         started = time.monotonic()
         done_at: float | None = None
         stop_deadline: float | None = None
-        stdin_open = not self.auto and sys.stdin is not None and not sys.stdin.closed
+        stdin_open = self.read_stdin and sys.stdin is not None and not sys.stdin.closed
         status = 0
         while True:
             now = time.monotonic()
             if self.stopping and stop_deadline is None:
-                stop_deadline = now + SHUTDOWN_FLUSH
+                stop_deadline = now + self.flush_bound
             if stop_deadline is not None and (now >= stop_deadline or self._idle()):
                 break
             if self.auto:
@@ -580,7 +663,10 @@ class NodeRuntime:
             if stdin_open and not self.stopping:
                 stdin_open = self._read_stdin()
             self._flush_input()
+            self._run_inbox()
             due = min(self.core.next_deadline(), self.faults.next_deadline())
+            for hook in self.hooks:
+                due = min(due, hook(now))
             if self.schedule is not None and self.workload_on:
                 due = min(due, self.schedule.next_deadline())
             if self.chat_rate > 0 and self.workload_on and self.core.can_multicast():
@@ -589,12 +675,12 @@ class NodeRuntime:
             frames = self._receive(int(timeout * 1000))
             now = time.monotonic()
             if frames:
-                self._apply(self.core.receive_many(frames, now))
+                self.apply(self.core.receive_many(frames, now))
                 if done_at is not None and any(type(f) is Data for f in frames):
                     # A peer still (re)sends to us: it may need our acks.
                     done_at = now
             if now >= self.core.next_deadline():
-                self._apply(self.core.tick(now))
+                self.apply(self.core.tick(now))
             for f in self.faults.due(now):
                 self.transport.send(f)
         reason = "signal" if self.stopping else ("done" if status == 0 else "timeout")
@@ -619,9 +705,6 @@ class NodeRuntime:
             "frames_sent": self.transport.sent_frames,
             "retransmits": sum(s.stats.retransmits for s in self.core.senders.values()),
         }
-
-    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
-        self.stopping = True
 
     def _receive(self, timeout_ms: int) -> list[Frame]:
         frames: list[Frame] = []
@@ -703,7 +786,7 @@ class NodeRuntime:
         except ValueError as exc:
             self.out.write(f"[{self.id}] cannot snapshot: {exc}\n")
             return
-        self._apply(outputs)
+        self.apply(outputs)
         self._line(self.core.clock.value, f"Snapshot {sid} started")
 
     # ------------------------------------------------------------- bank mode
@@ -720,10 +803,10 @@ class NodeRuntime:
             for _ in range(schedule.transfers_due(now)):
                 transfer = bank.next_transfer(core.can_send_app)
                 if transfer is not None:
-                    self._apply(core.send_app(transfer[0], transfer[1], now))
+                    self.apply(core.send_app(transfer[0], transfer[1], now))
             variant = schedule.snapshot_due(now)
             if variant is not None:
-                self._apply(core.snapshot(variant, now)[1])
+                self.apply(core.snapshot(variant, now)[1])
         if now < schedule.end:
             return None
         busy = (
@@ -753,7 +836,7 @@ class NodeRuntime:
                 t = time.monotonic()
                 want = min(bench.send - bench.sent, self.cfg.core.max_batch)
                 taken, outputs = core.multicast_batch([bench.body(t)] * want, t)
-                self._apply(outputs)
+                self.apply(outputs)
                 self.multicasts += taken
                 for _ in range(taken):
                     bench.note_send(t)
@@ -813,7 +896,7 @@ class NodeRuntime:
         except ValueError as exc:
             raise AdminError(str(exc)) from None
         self.admin_waiters.setdefault(sid, []).append((ident, req.id))
-        self._apply(outputs)
+        self.apply(outputs)
         self._line(self.core.clock.value, f"Snapshot {sid} started")
         return {"phase": "started", "sid": sid, "variant": variant.value}
 
@@ -911,6 +994,18 @@ class NodeRuntime:
     def _idle(self) -> bool:
         """Nothing this node sent is still unreleased."""
         return all(s.unreleased == 0 for s in self.core.senders.values())
+
+
+def printable(body: bytes) -> str:
+    """``body`` as console text: control characters shown as escapes.
+
+    A peer's payload must not drive the reader's terminal (colours, cursor
+    moves, a cleared screen), so everything but printable text is escaped.
+    """
+    text = body.decode("utf-8", "replace")
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode() for ch in text)
 
 
 def _fields(ev: dict[str, Any]) -> str:

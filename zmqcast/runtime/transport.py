@@ -128,6 +128,10 @@ class Transport:
         except zmq.Again:
             self.unroutable += 1
 
+    def watch(self, fd: int) -> None:
+        """Also wake :meth:`receive` when ``fd`` is readable (a driver's wake-up pipe)."""
+        self.poller.register(fd, zmq.POLLIN)
+
     def receive(self, timeout_ms: int, limit: int = 256) -> Iterator[tuple[str, list[bytes]]]:
         """Wait up to ``timeout_ms`` and yield ``(link, parts)`` for ready messages.
 
