@@ -179,16 +179,21 @@ def parse_config(data: Any) -> ClusterConfig:
 TRACE_LEVELS = ("full", "lean")
 """Config ``trace``: every event, or all but the per-message multicast events."""
 
-_TIMEOUTS: dict[str, float] = {
-    "rto": 0.2,
-    "rto_max": 2.0,
-    "ack_delay": 0.002,
-    "heartbeat": 0.5,
-    "suspect_after": 2.0,
-    "loss_timeout": 0.5,
-    "holdback": 3.0,
-    "snapshot": 30.0,
+_CORE_FIELD = {
+    "rto": "rto",
+    "rto_max": "rto_max",
+    "ack_delay": "ack_delay",
+    "heartbeat": "heartbeat_interval",
+    "suspect_after": "suspect_after",
+    "loss_timeout": "loss_timeout",
+    "holdback": "holdback_timeout",
+    "snapshot": "snapshot_timeout",
 }
+"""Config ``timeouts`` key -> the :class:`CoreConfig` field it sets."""
+_TIMEOUTS: dict[str, float] = {
+    key: getattr(CoreConfig(), name) for key, name in _CORE_FIELD.items()
+}
+"""Defaults of ``timeouts``: the core's own (the one place defaults live)."""
 
 
 def _no_unknown(obj: Mapping[str, Any], prefix: str, known: set[str]) -> None:

@@ -7,7 +7,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import orjson
@@ -26,16 +26,14 @@ def trio(tmp_path: Path) -> Iterator[tuple[list[zmqcast.Node], dict[str, int], P
     counts = dict.fromkeys(config.ids, 0)
     run_dir = tmp_path / "run"
     nodes: list[zmqcast.Node] = []
+
+    def state_of(name: str) -> Callable[[], dict[str, int]]:
+        return lambda: {"count": counts[name]}
+
     try:
         for name in config.ids:
             nodes.append(
-                zmqcast.Node(
-                    config,
-                    name,
-                    run_dir=run_dir,
-                    state=lambda name=name: {"count": counts[name]},
-                    sender_log=True,
-                )
+                zmqcast.Node(config, name, run_dir=run_dir, state=state_of(name), sender_log=True)
             )
         yield nodes, counts, run_dir
     finally:
@@ -91,9 +89,9 @@ def test_three_nodes_in_one_process_multicast_send_and_snapshot_every_variant(
             assert record.side == ("sender" if variant == "sender-log" else "receiver")
             for channel, messages in record.channels.items():
                 src, dst = channel.split(">")
-                for m in messages:
-                    assert (m.src, m.dst) == (src, dst)
-                    assert m.payload.startswith(f"{variant} {src}>{dst} ".encode())
+                for recorded in messages:
+                    assert (recorded.src, recorded.dst) == (src, dst)
+                    assert recorded.payload.startswith(f"{variant} {src}>{dst} ".encode())
         for _ in range(20):
             for node in nodes:
                 assert node.receive(timeout=20).direct

@@ -38,8 +38,8 @@ from zmqcast.api.types import (
 )
 from zmqcast.config import ClusterConfig, ConfigError, load_config, parse_config
 from zmqcast.core.events import Delivery, Event
+from zmqcast.core.payload import payload_fields
 from zmqcast.core.snapshot import DEFAULT_VARIANT, Variant
-from zmqcast.payload import payload_fields
 from zmqcast.runtime.node import NodeRuntime
 
 T = TypeVar("T")

@@ -8,7 +8,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from zmqcast.core.node import Backpressure
-from zmqcast.payload import payload_bytes
+from zmqcast.core.payload import payload_bytes
 
 __all__ = [
     "Backpressure",

@@ -78,6 +78,7 @@ from zmqcast.core.config import ChannelMode, CoreConfig
 from zmqcast.core.dedup import Deduplicator, DedupOutcome
 from zmqcast.core.events import Delivery
 from zmqcast.core.frames import Item, Meta
+from zmqcast.core.payload import payload_fields
 from zmqcast.core.receiver import ReceiveChannel
 from zmqcast.core.sender import SendChannel
 
@@ -437,6 +438,7 @@ class Flooding:
                     "cseq": p.cseq,
                     "ts": p.ts,
                     "size": len(p.body),
+                    **payload_fields(p.body),
                 },
             )
         self.deliveries.append(
