@@ -100,7 +100,7 @@ def test_three_nodes_in_one_process_multicast_send_and_snapshot_every_variant(
     for verdict in verdicts:
         assert verdict.complete, verdict.line()
         by_name = {r.name: r for r in verdict.results}
-        for name in ("snapshot cut", "snapshot channels"):
+        for name in ("cut", "channels"):
             assert by_name[name].held and by_name[name].checked > 0, verdict.line()
         assert not any(r.held is False for r in verdict.results), verdict.line()
 

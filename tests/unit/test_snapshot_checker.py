@@ -9,6 +9,7 @@ search against a brute-force reading of the definitions on random runs.
 
 from __future__ import annotations
 
+import base64
 import random
 import re
 from pathlib import Path
@@ -23,6 +24,7 @@ from zmqcast.check.snapshot import (
     CHANNELS,
     CONSERVATION,
     CUT,
+    NOT_BANK,
     STATES,
     AppId,
     Record,
@@ -565,3 +567,279 @@ def test_random_consistent_runs_pass_and_any_dropped_message_is_caught(
     victim = data.draw(st.sampled_from(records))
     victim["state"]["balance"] += 1
     assert broken(only(run, complete(records))) == [STATES, CONSERVATION]
+
+
+# ------------------------------------------------------- any other application
+# A run of an application other than the bank (``zmqcast.Node(..., state=f)``):
+# app events carry the payload's ``size`` instead of an ``amount``, nobody logs
+# ``bank_open``, a record's state is whatever the application returned, and a
+# recorded message's body is its payload as text or base64.
+
+
+class AppRun(Run):
+    """Per-node logs of a non-bank application: payloads instead of transfers."""
+
+    def __init__(self, *nodes: str) -> None:
+        super().__init__(*nodes)
+        self.payloads: dict[AppId, bytes] = {}
+
+    def post(self, src: str, dst: str, payload: bytes) -> AppId:
+        n = self.next_n[(src, dst)] = self.next_n.get((src, dst), 0) + 1
+        msg = (src, self.inc[src], dst, n)
+        self.payloads[msg] = payload
+        self._event(src, "app_send", dst=dst, n=n, size=len(payload))
+        return msg
+
+    def take(self, msg: AppId) -> None:
+        src, sinc, dst, n = msg
+        self._event(
+            dst,
+            "app_recv",
+            **{"from": src},
+            finc=sinc,
+            n=n,
+            ts=1,
+            ch=f"{src}>{dst}",
+            cseq=n,
+            size=len(self.payloads[msg]),
+        )
+
+    def cut_with(self, node: str, state: Any) -> None:
+        self._event(node, "snap_cut", sid=SID, initiator="P1", variant=CL, state=state)
+
+    def carried(self, msg: AppId, body: Any = None) -> dict[str, Any]:
+        """A recorded channel message; by default its body is the payload it was sent with."""
+        src, sinc, dst, n = msg
+        if body is None:
+            payload = self.payloads[msg]
+            try:
+                body = {"payload": payload.decode("utf-8"), "encoding": "utf-8"}
+            except UnicodeDecodeError:
+                body = {"payload": base64.b64encode(payload).decode(), "encoding": "base64"}
+        return {"src": src, "sinc": sinc, "dst": dst, "n": n, "lamport": 0, "body": body}
+
+    def record_of(
+        self, node: str, state: Any, channels: dict[str, list[dict[str, Any]]] | None = None
+    ) -> Record:
+        rec = self.record(node, 0, channels)
+        rec["state"] = state
+        return rec
+
+
+def other_app() -> tuple[AppRun, list[Record], dict[str, AppId]]:
+    """The shape of :func:`consistent`, for an application that is not the bank.
+
+    P1 cuts after its "hello" reached P2; P2's binary message to P1, sent
+    before P2's cut and received after P1's, is P2>P1's channel state; P1's
+    "late", sent after its cut, is in no channel state; P3's "ping", received
+    after P2's cut, is in P3>P2's. P3's state looks like a bank balance but
+    is only what the application chose to return.
+    """
+    run = AppRun("P1", "P2", "P3")
+    m = {"a": run.post("P1", "P2", b"hello")}
+    run.take(m["a"])
+    run.start("P1")
+    run.cut_with("P1", {"count": 1, "seen": ["hello"]})
+    m["b"] = run.post("P1", "P2", b"late")
+    m["c"] = run.post("P2", "P1", b"\xff\x00\x01\x02")
+    run.cut_with("P2", ["any", 2, None])
+    run.take(m["b"])
+    run.take(m["c"])
+    m["d"] = run.post("P3", "P2", b"ping")
+    run.cut_with("P3", {"balance": 12})
+    run.take(m["d"])
+    records = [
+        run.record_of("P1", {"count": 1, "seen": ["hello"]}, {"P2>P1": [run.carried(m["c"])]}),
+        run.record_of("P2", ["any", 2, None], {"P3>P2": [run.carried(m["d"])], "P1>P2": []}),
+        run.record_of("P3", {"balance": 12}),
+    ]
+    return run, records, m
+
+
+def assert_bank_checks_skipped(v: SnapshotVerdict) -> None:
+    for name in (STATES, CONSERVATION):
+        r = v.result(name)
+        assert (r.held, r.checked, r.violations, r.vacuous) == (True, 0, 0, True)
+        assert r.verdict() == f"not checked (0 records: {NOT_BANK})"
+        assert r.verdict().startswith("not checked (0 records: the application is not the bank")
+
+
+def test_another_app_consistent_snapshot_passes_cut_and_channels() -> None:
+    run, records, _ = other_app()
+    assert not any("amount" in e or e["kind"] == "bank_open" for e in run.events)
+    assert records[1]["channels"]["P3>P2"][0]["body"] == {"payload": "ping", "encoding": "utf-8"}
+    assert records[0]["channels"]["P2>P1"][0]["body"] == {
+        "payload": "/wABAg==",
+        "encoding": "base64",
+    }
+    v = only(run, complete(records))
+    assert v.ok, v.line()
+    assert v.line() == f"{SID}  {CL}  12.3 ms  ok"
+    cut, channels = v.result(CUT), v.result(CHANNELS)
+    assert (cut.held, cut.checked) == (True, 1)  # only P1>P2 #1 was received inside
+    assert (channels.held, channels.checked) == (True, 3)  # P1>P2, P2>P1, P3>P2
+    assert_bank_checks_skipped(v)
+
+
+def test_another_app_record_missing_an_in_flight_message_breaks_channels() -> None:
+    run, records, _ = other_app()
+    records[0]["channels"] = {}  # P1 forgets P2's message in flight
+    v = only(run, complete(records))
+    assert broken(v) == [CHANNELS]
+    assert not v.ok
+    detail = v.result(CHANNELS).detail
+    assert detail.startswith("channel P2>P1 misses P2#1>P1:1 (4 bytes), sent before P2#1's cut")
+    assert "VIOLATED channels: channel P2>P1 misses" in v.line()
+    assert_bank_checks_skipped(v)
+
+
+def test_another_app_record_holding_a_message_sent_after_the_cut_breaks_channels() -> None:
+    run, records, m = other_app()
+    records[1]["channels"]["P1>P2"] = [run.carried(m["b"])]
+    v = only(run, complete(records))
+    assert broken(v) == [CHANNELS]
+    assert v.result(CHANNELS).detail == (
+        "channel P1>P2 holds P1#1>P2:2, but P1#1 sent it after its cut (1 extra)"
+    )
+    assert_bank_checks_skipped(v)
+
+
+def test_another_app_record_holding_a_message_received_inside_breaks_channels() -> None:
+    run, records, m = other_app()
+    records[1]["channels"]["P1>P2"] = [run.carried(m["a"])]
+    v = only(run, complete(records))
+    assert broken(v) == [CHANNELS]
+    assert "P2#1 received it before its cut" in v.result(CHANNELS).detail
+
+
+def test_another_app_inconsistent_cut_breaks_the_cut() -> None:
+    run = AppRun("P1", "P2")
+    run.start("P1")
+    run.cut_with("P1", None)
+    late = run.post("P1", "P2", b"x")
+    run.take(late)  # P2 takes a message sent after P1's cut before cutting
+    run.cut_with("P2", "whatever")
+    v = only(run, complete([run.record_of("P1", None), run.record_of("P2", "whatever")]))
+    assert broken(v) == [CUT]
+    cut = v.result(CUT)
+    assert (cut.checked, cut.violations) == (1, 1)
+    assert cut.detail == (
+        "P2#1 received P1#1>P2:1 before its cut, but P1#1 sent it after its own cut"
+    )
+    assert_bank_checks_skipped(v)
+
+
+def test_another_app_message_is_compared_by_identity_and_payload_size() -> None:
+    run, records, m = other_app()
+    # The log tells only the size: same-size bytes are the same message to the checker.
+    records[0]["channels"]["P2>P1"] = [
+        run.carried(m["c"], {"payload": "AAAAAA==", "encoding": "base64"})
+    ]
+    assert only(run, complete(records)).ok
+    # A body the log contradicts: 1 byte recorded, 4 sent.
+    records[0]["channels"]["P2>P1"] = [
+        run.carried(m["c"], {"payload": "/w==", "encoding": "base64"})
+    ]
+    v = only(run, complete(records))
+    assert broken(v) == [CHANNELS]
+    assert v.result(CHANNELS).detail == (
+        "channel P2>P1 records P2#1>P1:1 with a 1-byte payload, sent with 4 bytes"
+    )
+    # A node running no application records the payload as hex.
+    records[0]["channels"]["P2>P1"] = [run.carried(m["c"], "ff000102")]
+    assert only(run, complete(records)).ok
+    records[0]["channels"]["P2>P1"] = [run.carried(m["c"], "ff00")]
+    assert (
+        "with a 2-byte payload, sent with 4 bytes"
+        in only(run, complete(records)).result(CHANNELS).detail
+    )
+    # A body that tells no size leaves the identity, which matches.
+    records[0]["channels"]["P2>P1"] = [run.carried(m["c"], {"payload": "?", "encoding": "rot13"})]
+    assert only(run, complete(records)).ok
+
+
+def test_another_app_incomplete_snapshot_still_checks_its_records() -> None:
+    run, records, _ = other_app()
+    records[0]["channels"] = {}
+    v = only(run, SnapshotFiles(SID, {"P1": records[0]}, None))
+    assert not v.complete
+    assert broken(v) == [CHANNELS]
+    assert "misses P2#1>P1:1" in v.result(CHANNELS).detail
+    assert_bank_checks_skipped(v)
+
+
+def test_another_app_event_missing_a_generic_field_is_a_value_error() -> None:
+    run, records, _ = other_app()
+    events = run.events
+    del next(e for e in events if e["kind"] == "app_recv")["n"]
+    with pytest.raises(ValueError, match="lacks field 'n'"):
+        check_snapshots(events, {SID: complete(records)})
+
+
+def test_a_bank_transfer_without_an_integer_amount_is_a_value_error() -> None:
+    run, records, _ = consistent()
+    events = run.events
+    next(e for e in events if e["kind"] == "app_recv")["amount"] = "10"
+    with pytest.raises(ValueError, match="has a non-integer 'amount'"):
+        check_snapshots(events, {SID: complete(records)})
+
+
+def test_the_bank_checks_still_run_on_a_bank_run() -> None:
+    run, records, _ = consistent()
+    v = only(run, complete(records))
+    assert not any(r.vacuous for r in v.results), [r.verdict() for r in v.results]
+    incomplete = only(run, SnapshotFiles(SID, {"P1": records[0]}, None))
+    assert (
+        incomplete.result(CONSERVATION).verdict() == "not checked (0 records: snapshot incomplete)"
+    )
+
+
+def as_other_app(run: Run, records: list[Record]) -> tuple[list[Event], list[Record]]:
+    """A bank run rewritten as another application's: each transfer of N becomes N bytes."""
+    events: list[Event] = []
+    for original in run.events:
+        if original["kind"] == "bank_open":
+            continue
+        ev = dict(original)
+        if ev["kind"] in ("app_send", "app_recv"):
+            ev["size"] = ev.pop("amount")
+        events.append(ev)
+    rewritten: list[Record] = []
+    for rec in records:
+        channels = {
+            name: [
+                {**msg, "body": {"payload": "x" * msg["body"]["amount"], "encoding": "utf-8"}}
+                for msg in msgs
+            ]
+            for name, msgs in rec["channels"].items()
+        }
+        rewritten.append({**rec, "state": {"node": rec["node"]}, "channels": channels})
+    return events, rewritten
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2**32), st.sampled_from(["receiver", "sender"]), st.data())
+def test_random_runs_of_another_app_pass_and_any_dropped_message_is_caught(
+    seed: int, side: str, data: st.DataObject
+) -> None:
+    variant = "sender-log" if side == "sender" else "lai-yang"
+    run = random_run(seed)
+    events, records = as_other_app(run, reference_records(run, side, variant))
+
+    def verdict() -> SnapshotVerdict:
+        (v,) = check_snapshots(events, {SID: complete(records)})
+        return v
+
+    v = verdict()
+    assert v.ok, v.line()
+    assert_bank_checks_skipped(v)
+    in_flight = [
+        (i, name) for i, r in enumerate(records) for name, msgs in r["channels"].items() if msgs
+    ]
+    if in_flight:
+        i, name = data.draw(st.sampled_from(in_flight))
+        dropped = records[i]["channels"][name].pop()
+        v = verdict()
+        assert broken(v) == [CHANNELS]
+        assert f">{dropped['dst']}:{dropped['n']}" in v.result(CHANNELS).detail
+        assert f"({len(dropped['body']['payload'])} bytes)" in v.result(CHANNELS).detail

@@ -2,10 +2,12 @@
 
 A snapshot is judged against the event logs, not against what the algorithms
 believed. The logs say which app messages each node sent and received before
-its ``snap_cut``; from that alone follow whether the cut is consistent, which
-messages each channel state must hold and which balance each node must have
-recorded. The bank application adds one global check: no money is created or
-destroyed.
+its ``snap_cut``; from that alone follow whether the cut is consistent and
+which messages each channel state must hold, for any application: these need
+only message identities and cut positions. The bank application adds two
+checks: which balance each node must have recorded, and that no money is
+created or destroyed. A run of another application (app events with ``size``
+instead of ``amount``, no ``bank_open``) has those two reported as not checked.
 
 The trace is indexed once (:class:`_Index`). Per snapshot the checker only
 bisects per-incarnation position lists at the cut positions and walks what it
@@ -17,6 +19,8 @@ in that incarnation's log order, which is all a cut comparison needs.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import sys
 from bisect import bisect_left
 from collections.abc import Iterable, Mapping, Sequence
@@ -38,6 +42,9 @@ CONSERVATION = "conservation"
 AppId: TypeAlias = tuple[str, int, str, int]
 """An app message's identity: (src, sinc, dst, n)."""
 
+_Content: TypeAlias = tuple[int | None, int | None]
+"""What is known of an app message's payload: (bank amount, size in bytes)."""
+
 Record: TypeAlias = dict[str, Any]
 """One node's snapshot record, as written to ``<node>.json``."""
 
@@ -51,6 +58,13 @@ that receipt precedes every event of the later incarnation, so also its cut."""
 
 _SENDER = "sender"
 _RECEIVER = "receiver"
+
+RECORDS = "records"
+"""Unit of the ``states`` and ``conservation`` results when they check nothing."""
+
+NOT_BANK = "the application is not the bank"
+"""Why ``states`` and ``conservation`` are not checked on a run of another application:
+no incarnation logged ``bank_open`` and no app event carried an ``amount``."""
 
 
 def fmt_app(msg: AppId) -> str:
@@ -130,7 +144,10 @@ class _Sends:
 
     pos: list[int] = field(default_factory=list)
     n: list[int] = field(default_factory=list)
-    amount: list[int] = field(default_factory=list)
+    amount: list[int | None] = field(default_factory=list)
+    """The bank's ``amount``; None for an application that logs none."""
+    size: list[int | None] = field(default_factory=list)
+    """The payload's ``size`` in bytes, None if the event has none (the bank's)."""
     index: dict[int, int] = field(default_factory=dict)
     """n -> index of its first send (a repeated n is the implementation's bug,
     and reporting the first send keeps the checker's answer well defined)."""
@@ -206,11 +223,18 @@ class _Index:
         """Incarnation -> balance of its first bank_open."""
         self.first_open: dict[str, int] = {}
         """Node -> bank_open balance of its first opening incarnation."""
+        self.amounts = False
+        """Whether any app event carried an integer ``amount``."""
+        self._no_amount: dict[IncKey, tuple[int, Mapping[str, Any]]] = {}
+        """Incarnation -> its first app event without an integer ``amount``."""
         self.snaps: dict[str, _SnapEvents] = {}
         self.latest_inc: dict[str, int] = {}
         """Node -> its last incarnation in the trace (from ``start`` events)."""
         self._flights: dict[tuple[str, int, str, int], _Flight] = {}
         self._scan(events)
+        self._require_amounts()
+        self.bank = bool(self.opens) or self.amounts
+        """Whether the application is the bank, so balances and money can be checked."""
         self._link()
         self.lost = self._lost()
         """Sender incarnation -> money it sent that no incarnation of the
@@ -237,7 +261,8 @@ class _Index:
                 # App events first: they are the bulk of a snapshot trace.
                 if kind == "app_send":
                     key = (ev["node"], ev["inc"])
-                    dst, amount = ev["dst"], ev["amount"]
+                    dst = ev["dst"]
+                    amount = self._amount(key, pos, ev)
                     sends = self.sends.get((key[0], key[1], dst))
                     if sends is None:
                         sends = self.sends[(key[0], key[1], dst)] = _Sends()
@@ -247,9 +272,10 @@ class _Index:
                     sends.pos.append(pos)
                     sends.n.append(n)
                     sends.amount.append(amount)
+                    sends.size.append(_as_int(ev.get("size")))
                     ledger = self._ledger(key)
                     ledger.pos.append(pos)
-                    ledger.sent.append(ledger.sent[-1] + amount)
+                    ledger.sent.append(ledger.sent[-1] + (amount or 0))
                     ledger.received.append(ledger.received[-1])
                 elif kind == "app_recv":
                     key = (ev["node"], ev["inc"])
@@ -261,10 +287,11 @@ class _Index:
                         self.receivers.setdefault((src[0], src[1], key[0]), set()).add(key[1])
                     recvs.pos.append(pos)
                     recvs.n.append(ev["n"])
+                    amount = self._amount(key, pos, ev)
                     ledger = self._ledger(key)
                     ledger.pos.append(pos)
                     ledger.sent.append(ledger.sent[-1])
-                    ledger.received.append(ledger.received[-1] + ev["amount"])
+                    ledger.received.append(ledger.received[-1] + (amount or 0))
                 elif kind == "start":
                     latest = self.latest_inc.get(ev["node"], 0)
                     self.latest_inc[ev["node"]] = max(latest, ev["inc"])
@@ -299,6 +326,33 @@ class _Index:
         except KeyError as exc:
             raise ValueError(f"trace event {pos} lacks field {exc}: {dict(ev)!r}") from exc
 
+    def _amount(self, key: IncKey, pos: int, ev: Mapping[str, Any]) -> int | None:
+        """The ``amount`` of app event ``ev`` at ``pos`` of ``key``, None if it has none.
+
+        Only the bank logs amounts; an event without one is remembered in case
+        its incarnation turns out to be a bank account (:meth:`_require_amounts`).
+        """
+        amount = _as_int(ev.get("amount"))
+        if amount is not None:
+            self.amounts = True
+        elif key not in self._no_amount:
+            self._no_amount[key] = (pos, ev)
+        return amount
+
+    def _require_amounts(self) -> None:
+        """ValueError if a bank account's app event has no integer ``amount``.
+
+        A bank incarnation (one that logged ``bank_open``) whose transfer has
+        no amount has a balance no one can follow: the event is malformed.
+        Another application's events carry no amount, and need none.
+        """
+        bad = [self._no_amount[key] for key in self.opens if key in self._no_amount]
+        if not bad:
+            return
+        pos, ev = min(bad, key=lambda found: found[0])
+        what = "lacks field 'amount'" if "amount" not in ev else "has a non-integer 'amount'"
+        raise ValueError(f"trace event {pos} {what}: {dict(ev)!r}")
+
     def _link(self) -> None:
         """Map every receipt to its send, once the whole trace is scanned."""
         empty = _Sends()
@@ -318,7 +372,9 @@ class _Index:
             got: set[int] = set()
             for d in self.receivers.get((src, sinc, dst), ()):
                 got.update(self.recvs[(dst, d)][(src, sinc)].n)
-            missing = sum(a for n, a in zip(sends.n, sends.amount, strict=True) if n not in got)
+            missing = sum(
+                a or 0 for n, a in zip(sends.n, sends.amount, strict=True) if n not in got
+            )
             if missing:
                 lost[(src, sinc)] = lost.get((src, sinc), 0) + missing
         return lost
@@ -384,7 +440,8 @@ class SnapshotVerdict:
     ``results`` are, in this order, ``cut``, ``channels``, ``states`` and
     ``conservation``: a broken cut usually breaks the others too, so the first
     violated result is the likeliest cause. Checks an incomplete snapshot
-    cannot do are present, held, with ``checked == 0``.
+    cannot do are present, held, with ``checked == 0``; so are ``states`` and
+    ``conservation`` when the application is not the bank.
     """
 
     sid: str
@@ -460,8 +517,42 @@ def _amount(raw: object) -> int | None:
     return _as_int(body.get("amount")) if isinstance(body, dict) else None
 
 
-def _parse_message(raw: object) -> tuple[AppId, int | None] | None:
-    """A recorded channel message as (identity, amount); None if it has no valid identity."""
+def _payload_size(raw: object) -> int | None:
+    """The byte size of a recorded message's ``body``, None if it does not tell one.
+
+    A body is ``{"payload": str, "encoding": "utf-8" | "base64"}`` for an
+    application's bytes, or a hex string when the node runs no application;
+    the bank's ``{"amount": int}`` has no size.
+    """
+    body = raw.get("body") if isinstance(raw, dict) else None
+    if isinstance(body, str):
+        try:
+            return len(bytes.fromhex(body))
+        except ValueError:
+            return None
+    if not isinstance(body, dict) or not isinstance(body.get("payload"), str):
+        return None
+    payload, encoding = body["payload"], body.get("encoding")
+    if encoding == "utf-8":
+        return len(payload.encode("utf-8", errors="surrogatepass"))
+    if encoding == "base64":
+        try:
+            return len(base64.b64decode(payload, validate=True))
+        except binascii.Error:
+            return None
+    return None
+
+
+def _describe(content: _Content) -> str:
+    """`` (amount N)`` or `` (N bytes)`` for a message in a report, or ``""``."""
+    amount, size = content
+    if amount is not None:
+        return f" (amount {amount})"
+    return f" ({size} bytes)" if size is not None else ""
+
+
+def _parse_message(raw: object) -> tuple[AppId, _Content] | None:
+    """A recorded channel message as (identity, content); None if its identity is invalid."""
     if not isinstance(raw, dict):
         return None
     src, sinc, dst, n = (
@@ -472,7 +563,7 @@ def _parse_message(raw: object) -> tuple[AppId, int | None] | None:
     )
     if not isinstance(src, str) or not isinstance(dst, str) or sinc is None or n is None:
         return None
-    return (src, sinc, dst, n), _amount(raw)
+    return (src, sinc, dst, n), (_amount(raw), _payload_size(raw))
 
 
 def _result(name: str, checked: int, problems: Sequence[str]) -> InvariantResult:
@@ -483,7 +574,12 @@ def _result(name: str, checked: int, problems: Sequence[str]) -> InvariantResult
 
 
 def _skipped(name: str) -> InvariantResult:
-    return InvariantResult(name, True, 0, 0, "not checked: snapshot incomplete")
+    return InvariantResult(name, True, 0, 0, "snapshot incomplete", unit=RECORDS)
+
+
+def _not_bank(name: str) -> InvariantResult:
+    """``not checked (0 records: the application is not the bank)``."""
+    return InvariantResult(name, True, 0, 0, NOT_BANK, unit=RECORDS)
 
 
 class _SnapshotCheck:
@@ -722,11 +818,11 @@ class _SnapshotCheck:
         assert a.cut is not None and b.cut is not None
         name = f"{a.node}>{b.node}"
         sends = self.index.sends.get((a.node, a.inc, b.node), _Sends())
-        want: dict[AppId, int] = {
-            (a.node, a.inc, b.node, sends.n[i]): sends.amount[i]
+        want: dict[AppId, _Content] = {
+            (a.node, a.inc, b.node, sends.n[i]): (sends.amount[i], sends.size[i])
             for i in self.index.in_flight(a.node, a.inc, a.cut, b.node, b.inc, b.cut)
         }
-        got: dict[AppId, int | None] = {}
+        got: dict[AppId, _Content] = {}
         repeated: list[AppId] = []
         msgs = [] if held is None else held[1]
         if not isinstance(msgs, list):
@@ -735,15 +831,15 @@ class _SnapshotCheck:
             parsed = _parse_message(raw)
             if parsed is None:
                 return f"channel {name} holds a malformed message {raw!r}"
-            msg, amount = parsed
+            msg, content = parsed
             if msg in got:
                 repeated.append(msg)
-            got[msg] = amount
+            got[msg] = content
         missing = sorted(want.keys() - got.keys(), key=lambda m: m[3])
         if missing:
             msg = missing[0]
             return (
-                f"channel {name} misses {fmt_app(msg)} (amount {want[msg]}), sent before "
+                f"channel {name} misses {fmt_app(msg)}{_describe(want[msg])}, sent before "
                 f"{fmt_inc(a.key)}'s cut and not received before {fmt_inc(b.key)}'s "
                 f"({len(missing)} missing)"
             )
@@ -757,10 +853,18 @@ class _SnapshotCheck:
         if repeated:
             return f"channel {name} holds {fmt_app(repeated[0])} more than once"
         for msg in sorted(want, key=lambda m: m[3]):
-            if got[msg] != want[msg]:
+            (sent, sent_size), (held_amount, held_size) = want[msg], got[msg]
+            # The bank's amounts must match; another application's messages
+            # are known by identity, and by payload size where both sides tell it.
+            if sent is not None and held_amount != sent:
                 return (
-                    f"channel {name} records {fmt_app(msg)} with amount {got[msg]}, "
-                    f"sent with {want[msg]}"
+                    f"channel {name} records {fmt_app(msg)} with amount {held_amount}, "
+                    f"sent with {sent}"
+                )
+            if sent is None and None not in (sent_size, held_size) and held_size != sent_size:
+                return (
+                    f"channel {name} records {fmt_app(msg)} with a {held_size}-byte payload, "
+                    f"sent with {sent_size} bytes"
                 )
         return ""
 
@@ -768,8 +872,11 @@ class _SnapshotCheck:
     def check_states(self) -> InvariantResult:
         """Each recorded balance is the opening balance plus app traffic before the cut.
 
-        ``checked`` counts records compared.
+        ``checked`` counts records compared. Only the bank has balances: for
+        another application the result is not checked.
         """
+        if not self.index.bank:
+            return _not_bank(STATES)
         problems: list[str] = []
         checked = 0
         for m in self.members.values():
@@ -805,8 +912,11 @@ class _SnapshotCheck:
         incarnation reopens its account from its ledger and brings no new
         money. Transfers that a crashed sender logged and no one ever received
         are subtracted once that sender's death is inside the cut. ``checked``
-        counts the records and channel messages summed.
+        counts the records and channel messages summed. Only the bank has
+        money: for another application the result is not checked.
         """
+        if not self.index.bank:
+            return _not_bank(CONSERVATION)
         if not self.complete:
             return _skipped(CONSERVATION)
         balances = in_channels = checked = 0

@@ -69,7 +69,9 @@ def summary(glob: dict[str, Any]) -> list[str]:
     total = 0
     money = True
     for node, rec in records.items():
-        state = rec.get("state", {})
+        raw = rec.get("state", {})
+        # The bank's state is an object; an application on the Python API may record any value.
+        state = raw if isinstance(raw, dict) else {"state": orjson.dumps(raw).decode()}
         channels = rec.get("channels", {})
         held = sum(len(msgs) for msgs in channels.values())
         in_flight = sum(
