@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import queue
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -16,7 +13,10 @@ from typing import Any
 import orjson
 
 from zmqcast.cli.check import load_events
-from zmqcast.runtime.spawn import free_ports
+from zmqcast.runtime.spawn import NodeFlags, free_ports, kill, spawn_node, stop, zmqcast_command
+
+zmqcast_cmd = zmqcast_command
+"""The command line of ``zmqcast ARGS`` run with this interpreter (the tests' short name)."""
 
 
 def write_config(path: Path, count: int, **extra: Any) -> Path:
@@ -27,11 +27,6 @@ def write_config(path: Path, count: int, **extra: Any) -> Path:
     ]
     path.write_bytes(orjson.dumps({"nodes": nodes, **extra}))
     return path
-
-
-def zmqcast_cmd(*args: str) -> list[str]:
-    """The command line of ``zmqcast ARGS`` run with this interpreter."""
-    return [sys.executable, "-m", "zmqcast", *args]
 
 
 def launch_auto(config: Path, run_dir: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -64,16 +59,12 @@ def events_of(run_dir: Path) -> list[dict[str, Any]]:
 class NodeProcess:
     """A running `zmqcast node` whose stdout lines can be awaited."""
 
-    def __init__(self, config: Path, node_id: str, run_dir: Path, *extra: str) -> None:
+    def __init__(
+        self, config: Path, node_id: str, run_dir: Path, flags: NodeFlags | None = None
+    ) -> None:
         self.node_id = node_id
-        self.proc = subprocess.Popen(
-            zmqcast_cmd(
-                "node", "--config", str(config), "--id", node_id, "--run-dir", str(run_dir), *extra
-            ),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        self.proc = spawn_node(
+            config, node_id, run_dir, flags, stdin=subprocess.PIPE, own_session=False
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
@@ -122,12 +113,9 @@ class NodeProcess:
             missing = {n for n in missing if n not in line}
 
     def stop(self) -> int:
-        """SIGTERM, and the exit status of the graceful shutdown."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=15)
+        """SIGTERM, and the exit status of the graceful shutdown (SIGKILL after 15 s)."""
+        return stop(self.proc, grace=15)
 
     def kill(self) -> None:
         """``kill -9``: no shutdown, no flush."""
-        self.proc.kill()
-        self.proc.wait(timeout=15)
+        kill(self.proc)

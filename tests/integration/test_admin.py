@@ -22,6 +22,7 @@ from zmqcast.cli import app
 from zmqcast.cli.check import check_run
 from zmqcast.config import load_config
 from zmqcast.runtime.admin import AdminClient
+from zmqcast.runtime.spawn import BankFlags, Faults, NodeFlags
 from zmqcast.stress.cluster import Cluster
 
 FAST = {"timeouts": {"rto": 0.05, "rto_max": 0.5, "heartbeat": 0.2, "suspect_after": 1.0}}
@@ -126,8 +127,9 @@ def test_a_partition_set_over_the_admin_lane_holds_and_heals(tmp_path: Path) -> 
 def test_a_killed_bank_node_reopens_at_its_logged_balance(tmp_path: Path) -> None:
     config = write_config(tmp_path / "c.json", 3, **FAST)
     run_dir = tmp_path / "run"
-    args = ("--bank", "--rate", "80", "--duration", "60", "--snapshot-every", "0", "--loss", "0.1")
-    nodes = {p: NodeProcess(config, p, run_dir, *args) for p in ("P1", "P2", "P3")}
+    bank = BankFlags(rate=80, duration=60, snapshot_every=0)
+    args = NodeFlags(faults=Faults(loss=0.1), bank=bank)
+    nodes = {p: NodeProcess(config, p, run_dir, args) for p in ("P1", "P2", "P3")}
 
     def received(node: str) -> int:
         return sum(e["kind"] == "app_recv" and e["node"] == node for e in events_of(run_dir))
@@ -135,7 +137,7 @@ def test_a_killed_bank_node_reopens_at_its_logged_balance(tmp_path: Path) -> Non
     try:
         wait_until(lambda: received("P2") >= 30, 30, "P2 to receive transfers")
         nodes["P2"].kill()
-        nodes["P2"] = NodeProcess(config, "P2", run_dir, *args)
+        nodes["P2"] = NodeProcess(config, "P2", run_dir, args)
         wait_until(lambda: received("P2") >= 80, 30, "the new P2 to receive transfers")
     finally:
         codes = [n.stop() for n in nodes.values()]
@@ -154,7 +156,8 @@ def test_a_killed_bank_node_reopens_at_its_logged_balance(tmp_path: Path) -> Non
 def test_the_stress_cluster_tells_a_crash_from_a_kill(tmp_path: Path) -> None:
     config = write_config(tmp_path / "c.json", 2, **FAST)
     # A flag the node refuses: it exits with status 2 at once, as a crash would.
-    cluster = Cluster(load_config(config), config, tmp_path / "run", ["--chat-rate", "-5"])
+    flags = NodeFlags(chat_rate=-5)
+    cluster = Cluster(load_config(config), config, tmp_path / "run", flags)
     try:
         cluster.start("P1")
         cluster.start("P2")

@@ -17,25 +17,33 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from tests.integration.cluster import NodeProcess, write_config, zmqcast_cmd
+from tests.integration.cluster import NodeProcess, write_config
 from zmqcast.check.trace import LOG_FAILED
 from zmqcast.cli import app
 from zmqcast.runtime.node import LOG_FAILED_EXIT
+from zmqcast.runtime.spawn import Proc, kill, spawn_node
 
 TIMEOUTS = {"heartbeat": 0.2, "suspect_after": 1.0}
 ENOSPC_TEXT = "No space left on device (errno 28)"
 
 
-def start_node(config: Path, node_id: str, run_dir: Path) -> subprocess.Popen[str]:
+def start_node(config: Path, node_id: str, run_dir: Path) -> Proc:
     """A node whose stderr is kept apart from its console, and whose stdin we hold."""
-    return subprocess.Popen(
-        zmqcast_cmd("node", "--config", str(config), "--id", node_id, "--run-dir", str(run_dir)),
+    return spawn_node(
+        config,
+        node_id,
+        run_dir,
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        own_session=False,
     )
+
+
+def stderr_of(proc: Proc, timeout: float) -> str:
+    """Wait for ``proc`` to end; what it wrote on stderr."""
+    _, err = proc.communicate(timeout=timeout)
+    return err.decode()
 
 
 def assert_one_error_line(stderr: str, node: str, path: Path, error: str) -> None:
@@ -60,7 +68,7 @@ def test_a_log_on_dev_full_stops_the_node_with_one_line(tmp_path: Path) -> None:
     log.parent.mkdir(parents=True)
     log.symlink_to("/dev/full")  # every write fails with ENOSPC
     proc = start_node(config, "P1", run_dir)
-    _, stderr = proc.communicate(timeout=30)
+    stderr = stderr_of(proc, timeout=30)
     assert proc.returncode == LOG_FAILED_EXIT
     assert_one_error_line(stderr, "P1", log, ENOSPC_TEXT)
 
@@ -75,12 +83,11 @@ def test_a_snapshot_file_that_cannot_be_written_stops_the_node(tmp_path: Path) -
     proc = start_node(config, "P1", broken)
     try:
         assert proc.stdin is not None
-        proc.stdin.write("/snapshot\n")
+        proc.stdin.write(b"/snapshot\n")
         proc.stdin.flush()
-        _, stderr = proc.communicate(timeout=30)
+        stderr = stderr_of(proc, timeout=30)
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        kill(proc)
         assert peer.stop() == 0
     assert proc.returncode == LOG_FAILED_EXIT
     line = stderr.strip()
@@ -135,16 +142,14 @@ def test_a_full_disk_fails_the_node_and_check_says_so(tmp_path: Path, tiny_disk:
                 text = f"m{k} from {n}"
                 proc.say(text)
                 said[n].append(f"Delivered: {text} | from={n}")
-        _, stderr = p2.communicate(timeout=60)
+        stderr = stderr_of(p2, timeout=60)
         assert p2.returncode == LOG_FAILED_EXIT
         assert_one_error_line(stderr, "P2", log, ENOSPC_TEXT)
         # The others carry on without it.
         nodes["P1"].wait_for_all(said["P3"], timeout=60)
         nodes["P3"].wait_for_all(said["P1"], timeout=60)
     finally:
-        if p2.poll() is None:
-            p2.kill()
-            p2.wait(timeout=15)
+        kill(p2)
         codes = {n: proc.stop() for n, proc in nodes.items()}
     assert codes == {"P1": 0, "P3": 0}
 

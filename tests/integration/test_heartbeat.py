@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.cluster import NodeProcess, events_of, write_config
+from zmqcast.runtime.spawn import NodeFlags
 
 
 @pytest.mark.timeout(90)
@@ -17,7 +18,7 @@ def test_a_stopped_peer_is_suspected_then_alive_again(tmp_path: Path) -> None:
         tmp_path / "c.json", 2, timeouts={"heartbeat": 0.1, "suspect_after": 0.6}
     )
     run_dir = tmp_path / "run"
-    p1 = NodeProcess(config, "P1", run_dir, "--verbose")
+    p1 = NodeProcess(config, "P1", run_dir, NodeFlags(verbose=True))
     p2 = NodeProcess(config, "P2", run_dir)
     try:
         p2.say("before the silence")

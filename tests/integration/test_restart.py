@@ -9,8 +9,9 @@ from typer.testing import CliRunner
 
 from tests.integration.cluster import NodeProcess, events_of, write_config
 from zmqcast.cli import app
+from zmqcast.runtime.spawn import Faults, NodeFlags
 
-FAULTS = ("--loss", "0.2", "--dup", "0.05", "--seed", "7", "--verbose")
+FAULTS = NodeFlags(verbose=True, faults=Faults(loss=0.2, dup=0.05, seed=7))
 PER_ROUND = 4
 
 
@@ -33,7 +34,7 @@ def _expect(node: str, said: dict[str, str]) -> list[str]:
 def test_kill_9_and_restart_under_loss_every_correct_node_agrees(tmp_path: Path) -> None:
     config = write_config(tmp_path / "c.json", 3, timeouts={"heartbeat": 0.2, "suspect_after": 1.0})
     run_dir = tmp_path / "run"
-    nodes = {n: NodeProcess(config, n, run_dir, *FAULTS) for n in ("P1", "P2", "P3")}
+    nodes = {n: NodeProcess(config, n, run_dir, FAULTS) for n in ("P1", "P2", "P3")}
     try:
         before = _say_round(nodes, ["P1", "P2", "P3"], "before")
         for n, proc in nodes.items():
@@ -48,7 +49,7 @@ def test_kill_9_and_restart_under_loss_every_correct_node_agrees(tmp_path: Path)
         for n in ("P1", "P3"):
             nodes[n].wait_for_all(["suspect: peer=P2"], timeout=30)
 
-        nodes["P2"] = NodeProcess(config, "P2", run_dir, *FAULTS)
+        nodes["P2"] = NodeProcess(config, "P2", run_dir, FAULTS)
         # Once both survivors hear the new P2, what they multicast comes after
         # its start, so restart-validity has pairs to check.
         for n in ("P1", "P3"):

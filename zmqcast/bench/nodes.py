@@ -7,21 +7,28 @@ temporary run directory together with the nodes' event logs, as in any run.
 from __future__ import annotations
 
 import dataclasses
+import io
 import queue
-import signal
-import subprocess
 import tempfile
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
 from zmqcast.bench.stats import percentile
 from zmqcast.runtime.admin import AdminClient
-from zmqcast.runtime.spawn import free_ports, node_command
+from zmqcast.runtime.spawn import (
+    BenchFlags,
+    NodeFlags,
+    Proc,
+    free_ports,
+    kill_all,
+    spawn_node,
+    terminate,
+)
 
 NODE_LIMIT = 600.0
 """Seconds a benchmark cluster may run before it is stopped as failed."""
@@ -132,19 +139,12 @@ def run_cluster(
         ]
         config.write_bytes(orjson.dumps({"nodes": entries, "trace": trace}))
         expect = messages * senders
-        procs: dict[str, subprocess.Popen[str]] = {}
+        procs: dict[str, Proc] = {}
         for i, node in enumerate(ids):
-            args = ["--bench-size", str(size), "--bench-checkpoint", str(checkpoint)]
-            sending = i < senders
-            if sending:
-                args += ["--bench-send", str(messages)]
-            args += ["--bench-expect", str(expect - (messages if sending else 0))]
-            procs[node] = subprocess.Popen(
-                node_command(config, node, run_dir, args),
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                text=True,
+            send = messages if i < senders else 0
+            bench = BenchFlags(size=size, expect=expect - send, send=send, checkpoint=checkpoint)
+            procs[node] = spawn_node(
+                config, node, run_dir, NodeFlags(bench=bench), own_session=False, unbuffered=False
             )
         driver = None
         if snapshot_rate > 0:
@@ -157,10 +157,7 @@ def run_cluster(
             if driver is not None:
                 driver.stop.set()
                 driver.thread.join(timeout=10)
-            for proc in procs.values():
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
+            kill_all(procs.values())
     result = _reduce(records, expect, senders, messages)
     if driver is None:
         return result
@@ -172,18 +169,18 @@ def run_cluster(
     )
 
 
-def _collect(procs: dict[str, subprocess.Popen[str]], senders: list[str]) -> list[dict[str, Any]]:
+def _collect(procs: dict[str, Proc], senders: list[str]) -> list[dict[str, Any]]:
     """Wait until every node says ``BENCH-DONE``, stop them all; every BENCH record."""
     lines: dict[str, queue.Queue[str]] = {n: queue.Queue() for n in procs}
     outputs: dict[str, list[str]] = {n: [] for n in procs}
 
-    def pump(node: str, stream: IO[str]) -> None:
-        for line in stream:
+    def pump(node: str, proc: Proc) -> None:
+        assert proc.stdout is not None
+        for line in io.TextIOWrapper(proc.stdout):  # as ``Popen(text=True)`` would read it
             lines[node].put(line)
 
     for node, proc in procs.items():
-        assert proc.stdout is not None
-        threading.Thread(target=pump, args=(node, proc.stdout), daemon=True).start()
+        threading.Thread(target=pump, args=(node, proc), daemon=True).start()
     deadline = time.monotonic() + NODE_LIMIT
     waiting = set(procs)
     while waiting:
@@ -201,8 +198,7 @@ def _collect(procs: dict[str, subprocess.Popen[str]], senders: list[str]) -> lis
                 waiting.discard(node)
         if time.monotonic() > deadline:
             raise RuntimeError(f"benchmark nodes {sorted(waiting)} did not finish in time")
-    for proc in procs.values():
-        proc.send_signal(signal.SIGTERM)
+    terminate(procs.values())
     records = []
     for node, proc in procs.items():
         proc.wait(timeout=30)

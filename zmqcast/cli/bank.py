@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import time
 from pathlib import Path
 from typing import IO, Annotated
@@ -14,9 +13,16 @@ from zmqcast.cli.check import check_run
 from zmqcast.cli.errors import check_probability, fail
 from zmqcast.cli.node import _load, _with_faults, bank_plan
 from zmqcast.cli.options import REORDER_RATE, ConfigOption, DupRate, LossRate, ReorderFlag
-from zmqcast.cli.procs import supervised, terminate
 from zmqcast.config import ClusterConfig
-from zmqcast.runtime.spawn import spawn_node
+from zmqcast.runtime.spawn import (
+    BankFlags,
+    Faults,
+    NodeFlags,
+    Proc,
+    spawn_node,
+    supervised,
+    terminate,
+)
 
 SETTLE_LIMIT = 90.0
 """Seconds past ``--duration`` after which nodes still running are stopped."""
@@ -60,14 +66,13 @@ def bank(
         f"bank: {len(cfg.ids)} nodes, {cfg.core.mode.value} channels, {names}, "
         f"{duration:g} s, run directory {directory}"
     )
-    args = ["--rate", str(rate), "--duration", str(duration)]
-    args += ["--snapshot-every", str(snapshot_every), "--seed", str(seed)]
-    args += ["--loss", str(loss), "--dup", str(dup)]
-    if reorder:
-        args += ["--reorder", str(REORDER_RATE)]
-    if variant:
-        args += ["--variant", variant]
-    codes = _run_cluster(cfg, config, directory, args, duration)
+    flags = NodeFlags(
+        faults=Faults(loss=loss, dup=dup, reorder=REORDER_RATE if reorder else None, seed=seed),
+        bank=BankFlags(
+            rate=rate, duration=duration, snapshot_every=snapshot_every, variant=variant
+        ),
+    )
+    codes = _run_cluster(cfg, config, directory, flags, duration)
     failed = [node for node, code in codes.items() if code != 0]
     if failed:
         typer.echo(
@@ -79,15 +84,15 @@ def bank(
 
 
 def _run_cluster(
-    cfg: ClusterConfig, config: Path, directory: Path, args: list[str], duration: float
+    cfg: ClusterConfig, config: Path, directory: Path, flags: NodeFlags, duration: float
 ) -> dict[str, int]:
     """Start one bank node per config entry, show progress, and wait for all of them."""
-    procs: dict[str, subprocess.Popen[bytes]] = {}
+    procs: dict[str, Proc] = {}
     logs: list[IO[bytes]] = []
     for node_id in cfg.ids:
         log = (directory / "logs" / f"{node_id}.log").open("wb")
         logs.append(log)
-        procs[node_id] = spawn_node(config, node_id, directory, ["--bank", *args], log)
+        procs[node_id] = spawn_node(config, node_id, directory, flags, stdout=log)
 
     started = time.monotonic()
     try:
@@ -110,7 +115,7 @@ def _run_cluster(
                     task, completed=min(elapsed, duration), description=label, snaps=done
                 )
                 if elapsed > duration + SETTLE_LIMIT:
-                    terminate(procs)
+                    terminate(procs.values())
                 time.sleep(0.1)  # the progress bar refreshes ten times a second
             return {node: proc.wait() for node, proc in procs.items()}
     finally:

@@ -19,16 +19,14 @@ import zmq
 
 from zmqcast.cli.errors import check_probability, fail
 from zmqcast.cli.options import ConfigOption
-from zmqcast.cli.procs import supervised
 from zmqcast.config import ClusterConfig, ConfigError, load_config
 from zmqcast.core.snapshot import DEFAULT_VARIANT, Variant
 from zmqcast.runtime.benchload import BenchLoad
 from zmqcast.runtime.node import IncarnationError, NodeRuntime
-from zmqcast.runtime.spawn import node_command
+from zmqcast.runtime.spawn import BankFlags, Faults, NodeFlags, spawn_node, supervised
 from zmqcast.runtime.workload import BankPlan
 
 COLOURS = ("cyan", "green", "yellow", "magenta", "blue", "red", "bright_cyan", "bright_green")
-STOP_GRACE = 5.0
 LAUNCH_BANK_SECONDS = 86_400
 """How long ``launch --bank`` keeps transferring: until stopped, in practice."""
 
@@ -75,27 +73,6 @@ def _with_faults(
         seed=faults.seed if seed is None else seed,
     )
     return cfg if updated == faults else dataclasses.replace(cfg, faults=updated)
-
-
-def _fault_args(
-    loss: float | None,
-    dup: float | None,
-    delay: float | None,
-    reorder: float | None,
-    seed: int | None,
-) -> list[str]:
-    args: list[str] = []
-    flags = (
-        ("--loss", loss),
-        ("--dup", dup),
-        ("--delay", delay),
-        ("--reorder", reorder),
-        ("--seed", seed),
-    )
-    for flag, value in flags:
-        if value is not None:
-            args += [flag, str(value)]
-    return args
 
 
 def _default_run_dir() -> Path:
@@ -308,23 +285,16 @@ def launch(
     procs: dict[str, subprocess.Popen[bytes]] = {}
     lock = threading.Lock()
     pumps: list[threading.Thread] = []
+    flags = NodeFlags(
+        auto=auto,
+        verbose=verbose,
+        json=json,
+        faults=Faults(loss=loss, dup=dup, delay=delay, reorder=reorder, seed=seed),
+        bank=BankFlags(rate=rate, duration=LAUNCH_BANK_SECONDS, snapshot_every=0) if bank else None,
+    )
+    stdin = subprocess.DEVNULL if auto else subprocess.PIPE
     for i, node_id in enumerate(cfg.ids):
-        cmd = node_command(config, node_id, directory, [])
-        for flag, on in (("--auto", auto), ("--verbose", verbose), ("--json", json)):
-            if on:
-                cmd.append(flag)
-        cmd += _fault_args(loss, dup, delay, reorder, seed)
-        if bank:
-            cmd += ["--bank", "--rate", str(rate), "--duration", str(LAUNCH_BANK_SECONDS)]
-            cmd += ["--snapshot-every", "0"]
-        proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL if auto else subprocess.PIPE,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            start_new_session=True,  # Ctrl-C reaches them through us, in order
-        )
+        proc = spawn_node(config, node_id, directory, flags, stdin=stdin)
         procs[node_id] = proc
         assert proc.stdout is not None
         colour = None if json else COLOURS[i % len(COLOURS)]

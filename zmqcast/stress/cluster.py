@@ -8,7 +8,6 @@ faults, workload, snapshot) go over one DEALER per node; see
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import IO
@@ -17,7 +16,7 @@ import zmq
 
 from zmqcast.config import ClusterConfig
 from zmqcast.runtime.admin import AdminClient
-from zmqcast.runtime.spawn import spawn_node
+from zmqcast.runtime.spawn import NodeFlags, Proc, kill, kill_all, spawn_node
 
 
 class Cluster:
@@ -28,16 +27,16 @@ class Cluster:
         cfg: ClusterConfig,
         config_path: Path,
         run_dir: Path,
-        node_args: Sequence[str],
+        flags: NodeFlags,
         prefix: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
         """``prefix`` maps a node to what its command runs under (a namespace)."""
         self.cfg = cfg
         self.config_path = config_path
         self.run_dir = run_dir
-        self.node_args = list(node_args)
+        self.flags = flags
         self.prefix = dict(prefix or {})
-        self.procs: dict[str, subprocess.Popen[bytes]] = {}
+        self.procs: dict[str, Proc] = {}
         self.killed: set[str] = set()
         """Nodes down because the nemesis killed them (and not restarted yet)."""
         self.crashed: list[tuple[str, int]] = []
@@ -56,14 +55,17 @@ class Cluster:
         if log is None:
             log = self._logs[node] = (self.run_dir / "logs" / f"{node}.log").open("ab")
         self.procs[node] = spawn_node(
-            self.config_path, node, self.run_dir, self.node_args, log, self.prefix.get(node, ())
+            self.config_path,
+            node,
+            self.run_dir,
+            self.flags,
+            stdout=log,
+            wrapper=self.prefix.get(node, ()),
         )
 
     def kill(self, node: str) -> None:
         """``kill -9``: no shutdown, no flush, no ``stop`` event."""
-        proc = self.procs[node]
-        proc.kill()
-        proc.wait()
+        kill(self.procs[node])
         self.killed.add(node)
 
     def check_exits(self) -> list[str]:
@@ -82,10 +84,7 @@ class Cluster:
 
     def close(self) -> None:
         """Kill whatever still runs and release sockets and files."""
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        kill_all(self.procs.values())
         for lane in self.lanes.values():
             lane.close()
         self.ctx.term()

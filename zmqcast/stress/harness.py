@@ -17,7 +17,6 @@ The run has four phases:
 
 from __future__ import annotations
 
-import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from zmqcast.check.snapshot import (
 from zmqcast.config import ClusterConfig, load_config
 from zmqcast.fsutil import write_atomic
 from zmqcast.runtime.node import LOG_FAILED_EXIT
+from zmqcast.runtime.spawn import BankFlags, NodeFlags, stop_all
 from zmqcast.stress.cluster import Cluster
 from zmqcast.stress.netns import NetnsLab, unavailable
 from zmqcast.stress.schedule import Action, Plan, blocked_peers, build_schedule, spared_nodes
@@ -210,22 +210,12 @@ class StressRun:
         self._t0 = time.monotonic()
 
     # ------------------------------------------------------------- helpers
-    def _node_args(self) -> list[str]:
+    def _node_flags(self) -> NodeFlags:
+        """Bank transfers and chat until stopped; snapshots come from the nemesis."""
         o = self.options
         variant = "all" if len(o.variants) != 1 else o.variants[0]
-        return [
-            "--bank",
-            "--rate",
-            str(o.rate),
-            "--duration",
-            "86400",
-            "--snapshot-every",
-            "0",
-            "--variant",
-            variant,
-            "--chat-rate",
-            str(o.chat_rate),
-        ]
+        bank = BankFlags(rate=o.rate, duration=86400, snapshot_every=0, variant=variant)
+        return NodeFlags(bank=bank, chat_rate=o.chat_rate)
 
     def _log(self, record: dict[str, Any]) -> None:
         record = {"time": round(time.monotonic(), 6), **record}
@@ -264,7 +254,7 @@ class StressRun:
         lab = self.lab
         prefix = {n: lab.wrap(n, []) for n in self.cfg.ids} if lab is not None else None
         cluster = Cluster(
-            self.cfg, self.config_path, self.options.run_dir, self._node_args(), prefix
+            self.cfg, self.config_path, self.options.run_dir, self._node_flags(), prefix
         )
         self._log(
             {
@@ -389,15 +379,7 @@ class StressRun:
     def _stop(self, cluster: Cluster) -> None:
         self.progress.phase = "stopping"
         self._poll(cluster)
-        for proc in cluster.procs.values():
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        deadline = time.monotonic() + STOP_LIMIT
-        for node, proc in cluster.procs.items():
-            try:
-                code = proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except Exception:
-                continue
+        for node, code in stop_all(cluster.procs, STOP_LIMIT).items():
             if code == LOG_FAILED_EXIT and node not in cluster.killed:
                 # Its final stop record could not be written: a failure too.
                 cluster.crashed.append((node, code))
