@@ -37,7 +37,7 @@ from zmqcast.api.types import (
     SnapshotAborted,
 )
 from zmqcast.config import ClusterConfig, ConfigError, load_config, parse_config
-from zmqcast.core.events import Delivery, Event
+from zmqcast.core.events import Delivery, Event, EventKind
 from zmqcast.core.payload import payload_fields
 from zmqcast.core.snapshot import DEFAULT_VARIANT, Variant
 from zmqcast.runtime.node import NodeRuntime
@@ -296,7 +296,7 @@ class Node:
             sid, outputs = runtime.core.snapshot(chosen, time.monotonic())
 
             def ended(ev: Event, record: dict[str, Any] | None) -> None:
-                if ev["kind"] == "snap_done" and record is not None:
+                if ev["kind"] == EventKind.SNAP_DONE and record is not None:
                     done.set_result(Snapshot.from_global(record))
                 else:
                     done.set_exception(SnapshotAborted(sid, str(ev.get("reason", "unknown"))))

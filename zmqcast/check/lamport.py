@@ -12,7 +12,7 @@ from typing import Any
 
 from zmqcast.check.report import InvariantResult
 from zmqcast.check.trace import MsgId, Multicast, TraceIndex, fmt_inc, fmt_msg
-from zmqcast.core.events import TICKING_KINDS
+from zmqcast.core.events import TICKING_KINDS, EventKind
 
 LAMPORT = "lamport"
 
@@ -48,7 +48,7 @@ def check_lamport(index: TraceIndex) -> InvariantResult:
             if kind in TICKING_KINDS:
                 if not problem and last_tick is not None and lamport <= last_tick:
                     problem = f"{who} {kind} at lamport {lamport} did not tick past {last_tick}"
-                if not problem and kind == "deliver":
+                if not problem and kind == EventKind.DELIVER:
                     # Fast path inline (one per delivery); the message is built only on failure.
                     ts = ev.get("ts")
                     mc = multicasts.get((ev["origin"], ev["oepoch"], ev["oseq"]))

@@ -32,6 +32,7 @@ import orjson
 
 from zmqcast.check.report import InvariantResult
 from zmqcast.check.trace import IncKey, fmt_inc
+from zmqcast.core.events import EventKind
 from zmqcast.core.snapshot import parse_sid
 
 CUT = "cut"
@@ -259,7 +260,7 @@ class _Index:
             for pos, ev in enumerate(events):
                 kind = ev["kind"]
                 # App events first: they are the bulk of a snapshot trace.
-                if kind == "app_send":
+                if kind == EventKind.APP_SEND:
                     key = (ev["node"], ev["inc"])
                     dst = ev["dst"]
                     amount = self._amount(key, pos, ev)
@@ -277,7 +278,7 @@ class _Index:
                     ledger.pos.append(pos)
                     ledger.sent.append(ledger.sent[-1] + (amount or 0))
                     ledger.received.append(ledger.received[-1])
-                elif kind == "app_recv":
+                elif kind == EventKind.APP_RECV:
                     key = (ev["node"], ev["inc"])
                     src = (ev["from"], ev["finc"])
                     by_src = self.recvs.setdefault(key, {})
@@ -292,13 +293,13 @@ class _Index:
                     ledger.pos.append(pos)
                     ledger.sent.append(ledger.sent[-1])
                     ledger.received.append(ledger.received[-1] + (amount or 0))
-                elif kind == "start":
+                elif kind == EventKind.START:
                     latest = self.latest_inc.get(ev["node"], 0)
                     self.latest_inc[ev["node"]] = max(latest, ev["inc"])
-                elif kind == "bank_open":
+                elif kind == EventKind.BANK_OPEN:
                     self.opens.setdefault((ev["node"], ev["inc"]), ev["balance"])
                     self.first_open.setdefault(ev["node"], ev["balance"])
-                elif kind == "snap_cut":
+                elif kind == EventKind.SNAP_CUT:
                     snap = self._snap(ev["sid"])
                     snap.cuts.setdefault((ev["node"], ev["inc"]), pos)
                     t = float(ev["time"])
@@ -308,17 +309,17 @@ class _Index:
                         snap.initiator = ev.get("initiator")
                     if snap.variant is None:
                         snap.variant = ev.get("variant")
-                elif kind == "snap_start":
+                elif kind == EventKind.SNAP_START:
                     snap = self._snap(ev["sid"])
                     if snap.start is None:
                         snap.start = float(ev["time"])
                         snap.initiator = ev["node"]
                         snap.variant = ev.get("variant", snap.variant)
-                elif kind == "snap_abort" and ev.get("reason") == "stale":
+                elif kind == EventKind.SNAP_ABORT and ev.get("reason") == "stale":
                     # A restarted node joined a snapshot already over: its cut
                     # is no part of it (README, "Restarts").
                     self._snap(ev["sid"]).stale.add((ev["node"], ev["inc"]))
-                elif kind == "snap_abort":
+                elif kind == EventKind.SNAP_ABORT:
                     snap = self._snap(ev["sid"])
                     t = float(ev["time"])
                     if snap.abort is None or t < snap.abort[0]:

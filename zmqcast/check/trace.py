@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any, NamedTuple, TypeAlias
 
+from zmqcast.core.events import EventKind
+
 SIM_NODE = "sim"
 """The ``node`` of driver events that belong to no node (partitions, heals...)."""
 
@@ -144,17 +146,17 @@ class TraceIndex:
                     if found is None:
                         found = incarnations[key] = Incarnation(node, number, float(ev["time"]))
                     inc = found
-                if kind == "crash":
+                if kind == EventKind.CRASH:
                     t = float(ev["time"])
                     if inc.crash_time is None or t < inc.crash_time:
                         inc.crash_time = t
                     continue
                 inc.events.append((pos, ev))
-                if kind == "deliver":
+                if kind == EventKind.DELIVER:
                     msg = (ev["origin"], ev["oepoch"], ev["oseq"])
                     inc.deliveries.append((pos, msg))
                     inc.delivered.add(msg)
-                elif kind == "multicast":
+                elif kind == EventKind.MULTICAST:
                     msg = (ev["origin"], ev["oepoch"], ev["oseq"])
                     mc = Multicast(pos, msg, node, number, float(ev["time"]), ev["lamport"])
                     if msg in multicasts:
@@ -162,9 +164,9 @@ class TraceIndex:
                     else:
                         multicasts[msg] = mc
                     inc.own.append(msg)
-                elif kind == "start" and inc.start_time is None:
+                elif kind == EventKind.START and inc.start_time is None:
                     inc.start_time = float(ev["time"])
-                elif kind == "stop" and ev.get("reason") == LOG_FAILED:
+                elif kind == EventKind.STOP and ev.get("reason") == LOG_FAILED:
                     t = float(ev["time"])
                     if inc.crash_time is None or t < inc.crash_time:
                         inc.crash_time = t

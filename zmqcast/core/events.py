@@ -10,17 +10,77 @@ run are checked by the same code.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any, TypeAlias
 
 from zmqcast.core.frames import Frame
 
 Event: TypeAlias = dict[str, Any]
 
-# Kinds whose Lamport value is the result of a clock tick; the clock condition
-# requires these to be strictly increasing per node incarnation.
+
+class EventKind(StrEnum):
+    """Every ``kind`` an event may have: the one vocabulary of writers and checkers.
+
+    Members are strings, so a member equals the plain ``kind`` read back from
+    a log, and is written to JSON as its value. README ("Event trace") gives
+    each kind's fields.
+    """
+
+    # A node incarnation's life.
+    START = "start"
+    STOP = "stop"
+    CRASH = "crash"
+    CLOCK_BACK = "clock_back"
+    # Multicast.
+    MULTICAST = "multicast"
+    DELIVER = "deliver"
+    DUPLICATE = "duplicate"
+    HELD = "held"
+    LATE = "late"
+    SKIP = "skip"
+    REPLAY = "replay"
+    # Channels and peers.
+    RETRANSMIT = "retransmit"
+    GAP = "gap"
+    LOSS = "loss"
+    PEER_EPOCH = "peer_epoch"
+    SUSPECT = "suspect"
+    ALIVE = "alive"
+    BAD_FRAME = "bad_frame"
+    # Faults: injected by a node's transport, or by the simulator.
+    FAULTS_SET = "faults_set"
+    INJECT_DROP = "inject_drop"
+    INJECT_DUP = "inject_dup"
+    INJECT_DELAY = "inject_delay"
+    INJECT_REORDER = "inject_reorder"
+    INJECT_BLOCK = "inject_block"
+    PARTITION = "partition"
+    HEAL = "heal"
+    # Point-to-point application messages and the bank.
+    APP_SEND = "app_send"
+    APP_RECV = "app_recv"
+    APP_DUP = "app_dup"
+    BANK_OPEN = "bank_open"
+    # Snapshots.
+    SNAP_START = "snap_start"
+    SNAP_CUT = "snap_cut"
+    SNAP_RECORD = "snap_record"
+    SNAP_DONE = "snap_done"
+    SNAP_ABORT = "snap_abort"
+
+
 TICKING_KINDS: frozenset[str] = frozenset(
-    {"multicast", "deliver", "duplicate", "held", "app_send", "app_recv"}
+    {
+        EventKind.MULTICAST,
+        EventKind.DELIVER,
+        EventKind.DUPLICATE,
+        EventKind.HELD,
+        EventKind.APP_SEND,
+        EventKind.APP_RECV,
+    }
 )
+"""Kinds whose Lamport value is the result of a clock tick; the clock condition
+requires these to be strictly increasing per node incarnation."""
 
 
 @dataclass(frozen=True, slots=True)

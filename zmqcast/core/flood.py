@@ -76,7 +76,7 @@ from typing import Any
 from zmqcast.core.clock import LamportClock
 from zmqcast.core.config import ChannelMode, CoreConfig
 from zmqcast.core.dedup import Deduplicator, DedupOutcome
-from zmqcast.core.events import Delivery
+from zmqcast.core.events import Delivery, EventKind
 from zmqcast.core.frames import Item, Meta
 from zmqcast.core.payload import payload_fields
 from zmqcast.core.receiver import ReceiveChannel
@@ -269,7 +269,7 @@ class Flooding:
         self.stats.multicasts += 1
         if self._trace:
             self.event(
-                "multicast",
+                EventKind.MULTICAST,
                 {"origin": self.id, "oepoch": self.inc, "oseq": seq, "size": len(body)},
             )
         self._retain((self.id, self.inc, seq), meta, body)
@@ -350,7 +350,8 @@ class Flooding:
             self.clock.stamp()
             if self._trace:
                 self.event(
-                    "duplicate", {"origin": origin, "oepoch": oepoch, "oseq": oseq, "from": src}
+                    EventKind.DUPLICATE,
+                    {"origin": origin, "oepoch": oepoch, "oseq": oseq, "from": src},
                 )
             spread = self._spreading.get(key)
             if spread is not None:
@@ -368,7 +369,9 @@ class Flooding:
         if oseq < stream.next:
             # Only after a timed-out gap on a restarted incarnation: late, but
             # still new here, and others may depend on this node for it.
-            self.event("late", {"origin": origin, "oepoch": oepoch, "oseq": oseq, "from": src})
+            self.event(
+                EventKind.LATE, {"origin": origin, "oepoch": oepoch, "oseq": oseq, "from": src}
+            )
             self._deliver(key, pending, now)
             return
         if stable >= stream.next and self.restarted:
@@ -382,7 +385,9 @@ class Flooding:
                 stream.since = now
             self.clock.stamp()
             if self._trace:
-                self.event("held", {"origin": origin, "oepoch": oepoch, "oseq": oseq, "from": src})
+                self.event(
+                    EventKind.HELD, {"origin": origin, "oepoch": oepoch, "oseq": oseq, "from": src}
+                )
             return
         self._deliver(key, pending, now)
         stream.next = oseq + 1
@@ -411,7 +416,7 @@ class Flooding:
         if missing:
             self.stats.skipped += missing
             self.event(
-                "skip",
+                EventKind.SKIP,
                 {
                     "origin": origin,
                     "oepoch": oepoch,
@@ -428,7 +433,7 @@ class Flooding:
         self.stats.delivered += 1
         if self._trace:
             self.event(
-                "deliver",
+                EventKind.DELIVER,
                 {
                     "origin": origin,
                     "oepoch": oepoch,
@@ -502,7 +507,7 @@ class Flooding:
                     continue
                 count += 1
         if count:
-            self.event("replay", {"peer": peer, "count": count})
+            self.event(EventKind.REPLAY, {"peer": peer, "count": count})
         return count
 
     # ------------------------------------------------------------- custody

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from zmqcast.core.events import EventKind
 from zmqcast.core.seqset import SeqSet
 
 
@@ -32,13 +33,13 @@ class Ledger:
         """Account for one event of this node (others are ignored)."""
         kind = ev.get("kind")
         amount = ev.get("amount")
-        if kind == "bank_open" and type(ev.get("balance")) is int:
+        if kind == EventKind.BANK_OPEN and type(ev.get("balance")) is int:
             self.balance = ev["balance"]
         elif self.balance is None or type(amount) is not int:
             return
-        elif kind == "app_send":
+        elif kind == EventKind.APP_SEND:
             self.balance -= amount
-        elif kind == "app_recv":
+        elif kind == EventKind.APP_RECV:
             self.balance += amount
             src, finc, n = ev.get("from"), ev.get("finc"), ev.get("n")
             if type(src) is str and type(finc) is int and type(n) is int:

@@ -17,7 +17,7 @@ from typing import Any
 from zmqcast.core.clock import LamportClock
 from zmqcast.core.config import FRAME_HEADROOM, ChannelMode, CoreConfig
 from zmqcast.core.detector import FailureDetector
-from zmqcast.core.events import Outputs
+from zmqcast.core.events import EventKind, Outputs
 from zmqcast.core.flood import Flooding, Spread
 from zmqcast.core.frames import CONTROL_LANE, Ack, Data, Frame, Heartbeat, Meta
 from zmqcast.core.receiver import ReceiveChannel
@@ -149,7 +149,7 @@ class NodeCore:
         """Announce this incarnation and open the handshakes with every peer."""
         self._now = now
         self.event(
-            "start",
+            EventKind.START,
             {
                 "out": list(self.senders),
                 "in": list(self.receivers),
@@ -300,7 +300,7 @@ class NodeCore:
         self.flood.tick(now)
         self.snapshots.tick(now)
         for peer in self.detector.poll(now):
-            self.event("suspect", {"peer": peer})
+            self.event(EventKind.SUSPECT, {"peer": peer})
         return self._finish()
 
     def _finish(self) -> Outputs:
@@ -403,7 +403,7 @@ class NodeCore:
 
     def _heard(self, peer: str, now: float) -> None:
         if self.detector.heard(peer, now):
-            self.event("alive", {"peer": peer})
+            self.event(EventKind.ALIVE, {"peer": peer})
 
     # ------------------------------------------------------------- inspection
     def footprint(self) -> Footprint:

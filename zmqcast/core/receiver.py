@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from zmqcast.core.config import ChannelMode, CoreConfig
-from zmqcast.core.events import channel_name
+from zmqcast.core.events import EventKind, channel_name
 from zmqcast.core.frames import DATA_LANE, Ack, Data, Heartbeat, Item
 from zmqcast.core.range_report import RangeReport
 from zmqcast.core.recorder import Recorder
@@ -110,7 +110,9 @@ class ReceiveChannel:
         self._reset()
         if old:
             self.stats.peer_restarts += 1
-            out.event("peer_epoch", {"ch": self.name, "peer": self.src, "old": old, "new": inc})
+            out.event(
+                EventKind.PEER_EPOCH, {"ch": self.name, "peer": self.src, "old": old, "new": inc}
+            )
 
     def on_data(self, frame: Data, now: float, out: Recorder) -> list[Item]:
         """Take a data frame; return the items to hand up, in order."""
@@ -228,7 +230,7 @@ class ReceiveChannel:
         self._nack = []
         if nack:
             self.stats.nacks += 1
-            out.event("gap", {"ch": self.name, "missing": [list(r) for r in nack]})
+            out.event(EventKind.GAP, {"ch": self.name, "missing": [list(r) for r in nack]})
         lossy = self.mode is ChannelMode.LOSSY
         sack = () if lossy else self._received_report.pick(self.received, limit)
         srel = () if lossy else self._released_report.pick(self.released, limit)
@@ -261,4 +263,4 @@ class ReceiveChannel:
         if count:
             self.stats.lost += count
             shown = [list(r) for r in missing[: self.cfg.max_ranges]]
-            out.event("loss", {"ch": self.name, "count": count, "missing": shown})
+            out.event(EventKind.LOSS, {"ch": self.name, "count": count, "missing": shown})

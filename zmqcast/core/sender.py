@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from zmqcast.core.config import FRAME_HEADROOM, ChannelMode, CoreConfig
-from zmqcast.core.events import channel_name
+from zmqcast.core.events import EventKind, channel_name
 from zmqcast.core.frames import DATA_LANE, Ack, Data, Heartbeat, Item, Meta, Ranges
 from zmqcast.core.recorder import Recorder
 
@@ -171,7 +171,7 @@ class SendChannel:
         if retransmit:
             self.stats.retransmits += len(entries)
             out.event(
-                "retransmit",
+                EventKind.RETRANSMIT,
                 {"ch": self.name, "count": len(entries), "first": entries[0].seq},
             )
 
@@ -321,7 +321,7 @@ class SendChannel:
         if old:
             self.stats.peer_restarts += 1
             out.event(
-                "peer_epoch",
+                EventKind.PEER_EPOCH,
                 {
                     "ch": self.name,
                     "peer": self.dst,

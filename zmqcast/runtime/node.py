@@ -29,7 +29,7 @@ from zmqcast.check.trace import LOG_FAILED
 from zmqcast.config import FAULT_KINDS, ClusterConfig
 from zmqcast.core.bank import OPENING_BALANCE, Bank
 from zmqcast.core.config import ChannelMode
-from zmqcast.core.events import Delivery, Event, Outputs, SnapshotFile
+from zmqcast.core.events import Delivery, Event, EventKind, Outputs, SnapshotFile
 from zmqcast.core.frames import Data, Frame
 from zmqcast.core.ledger import Ledger
 from zmqcast.core.node import NodeCore
@@ -362,7 +362,7 @@ class NodeRuntime:
         )
         back = choice.clock_back_fields()
         if back is not None:
-            self.core.event("clock_back", back)
+            self.core.event(EventKind.CLOCK_BACK, back)
             self.err.write(
                 f"[{node_id}] warning: the clock ({choice.wall_ms} ms) is not past the "
                 f"previous incarnation {choice.previous}; starting as {self.inc}\n"
@@ -387,7 +387,7 @@ class NodeRuntime:
             self.bank = Bank(out_peers, random.Random(f"bank:{seed}"), balance)
             self.core.attach(self.bank, ledger.received)
             self.core.event(
-                "bank_open", {"balance": balance, "restored": ledger.balance is not None}
+                EventKind.BANK_OPEN, {"balance": balance, "restored": ledger.balance is not None}
             )
             self.schedule = BankSchedule(
                 bank, self.index, len(cfg.ids), random.Random(f"schedule:{seed}")
@@ -484,7 +484,7 @@ class NodeRuntime:
         for ev in outputs.events:
             if ev["kind"] in ACTIVITY_KINDS:
                 self._last_activity = time.monotonic()
-            if ev["kind"] in ("snap_done", "snap_abort"):
+            if ev["kind"] in (EventKind.SNAP_DONE, EventKind.SNAP_ABORT):
                 if self.admin_waiters:
                     self._answer_snapshot(ev)
                 waiters = self.snapshot_waiters.pop(ev["sid"], [])
@@ -497,7 +497,7 @@ class NodeRuntime:
     def _console_event(self, ev: Event) -> None:
         """Snapshot milestones always, transfers with ``--verbose``."""
         kind = ev["kind"]
-        if kind == "snap_cut":
+        if kind == EventKind.SNAP_CUT:
             raw = ev["state"]
             state = (
                 " ".join(f"{k}={v}" for k, v in raw.items())
@@ -505,16 +505,16 @@ class NodeRuntime:
                 else orjson.dumps(raw).decode()
             )
             self._line(ev["lamport"], f"Snapshot {ev['sid']} ({ev['variant']}) cut: {state}")
-        elif kind == "snap_done":
+        elif kind == EventKind.SNAP_DONE:
             ms = ev["duration"] * 1000
             self._line(
                 ev["lamport"], f"Snapshot {ev['sid']} complete in {ms:.1f} ms ({ev['nodes']} nodes)"
             )
-        elif kind == "snap_abort":
+        elif kind == EventKind.SNAP_ABORT:
             self._line(ev["lamport"], f"Snapshot {ev['sid']} aborted: {ev['reason']}")
-        elif self.verbose and kind == "app_send":
+        elif self.verbose and kind == EventKind.APP_SEND:
             self._line(ev["lamport"], f"Sent: transfer {ev.get('amount')} to {ev['dst']}")
-        elif self.verbose and kind == "app_recv":
+        elif self.verbose and kind == EventKind.APP_RECV:
             self._line(ev["lamport"], f"Received: transfer {ev.get('amount')} from {ev['from']}")
 
     def _write_snapshot_file(self, f: SnapshotFile) -> None:
@@ -697,7 +697,7 @@ class NodeRuntime:
         return {
             "node": self.id,
             "inc": self.inc,
-            "kind": "stop",
+            "kind": EventKind.STOP,
             "lamport": self.core.clock.value,
             "time": round(time.monotonic(), 6),
             "reason": reason,
@@ -725,7 +725,7 @@ class NodeRuntime:
                             {
                                 "node": self.id,
                                 "inc": self.inc,
-                                "kind": "bad_frame",
+                                "kind": EventKind.BAD_FRAME,
                                 "lamport": self.core.clock.value,
                                 "time": round(now, 6),
                                 "link": link,
@@ -902,7 +902,7 @@ class NodeRuntime:
 
     def _answer_snapshot(self, ev: Event) -> None:
         waiting = self.admin_waiters.pop(ev["sid"], [])
-        if ev["kind"] == "snap_done":
+        if ev["kind"] == EventKind.SNAP_DONE:
             path = (self.run_dir / "snapshots" / ev["sid"] / "global.json").resolve()
             fields = {"phase": "done", "sid": ev["sid"], "path": str(path)}
             fields.update(duration=ev["duration"], nodes=ev["nodes"])
@@ -937,7 +937,7 @@ class NodeRuntime:
                 {
                     "node": self.id,
                     "inc": self.inc,
-                    "kind": "faults_set",
+                    "kind": EventKind.FAULTS_SET,
                     "lamport": self.core.clock.value,
                     "time": round(time.monotonic(), 6),
                     **fields,

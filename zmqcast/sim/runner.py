@@ -28,7 +28,7 @@ from zmqcast.check import CheckReport, check_multicast
 from zmqcast.check.snapshot import SnapshotFiles, SnapshotVerdict, check_snapshots
 from zmqcast.core.bank import OPENING_BALANCE, Bank
 from zmqcast.core.config import ChannelMode, CoreConfig
-from zmqcast.core.events import Event, Outputs, SnapshotFile
+from zmqcast.core.events import Event, EventKind, Outputs, SnapshotFile
 from zmqcast.core.frames import Frame
 from zmqcast.core.ledger import Ledger, replay
 from zmqcast.core.node import NodeCore
@@ -371,12 +371,12 @@ class Simulation:
                 self._try_send(node)
         elif kind == "boot":
             self._boot(node)
-        elif kind == "crash":
+        elif kind == EventKind.CRASH:
             self._crash(node)
         elif kind == "restart":
             self._pending_faults -= 1
             self._boot(node)
-        elif kind == "partition":
+        elif kind == EventKind.PARTITION:
             self._partition()
         elif kind == "snapshot":
             self._pending_snapshots -= 1
@@ -384,10 +384,10 @@ class Simulation:
             if core is not None:
                 _, out = core.snapshot(ev.data, self.now)
                 self._apply(core, out)
-        elif kind == "heal":
+        elif kind == EventKind.HEAL:
             self._pending_faults -= 1
             self.net.heal()
-            self._sim_event("heal", {})
+            self._sim_event(EventKind.HEAL, {})
         else:  # pragma: no cover - the planner only creates the kinds above
             raise AssertionError(kind)
 
@@ -507,7 +507,9 @@ class Simulation:
             )
             self.banks[name] = bank
             core.attach(bank, ledger.received)
-            core.event("bank_open", {"balance": balance, "restored": ledger.balance is not None})
+            core.event(
+                EventKind.BANK_OPEN, {"balance": balance, "restored": ledger.balance is not None}
+            )
         self._timer[name] = _NEVER
         self._send_token[name] += 1
         self._apply(core, core.start(self.now))
@@ -526,7 +528,7 @@ class Simulation:
             {
                 "node": name,
                 "inc": core.inc,
-                "kind": "crash",
+                "kind": EventKind.CRASH,
                 "lamport": core.clock.value,
                 "time": round(self.now, 6),
             }
@@ -545,7 +547,7 @@ class Simulation:
         side_a, side_b = sorted(names[:cut]), sorted(names[cut:])
         self.net.partition(side_a, side_b)
         self.partitions += 1
-        self._sim_event("partition", {"sides": [side_a, side_b]})
+        self._sim_event(EventKind.PARTITION, {"sides": [side_a, side_b]})
         self._push(self.now + self.fault_rng.uniform(0.5, 3.0), "heal", SIM)
 
     def _sim_event(self, kind: str, fields: dict[str, Any]) -> None:
@@ -594,7 +596,7 @@ class Simulation:
         )
         kinds = self.net.counts.by_kind
         multicasts = self.multicasts
-        delivered = sum(1 for e in self.events if e["kind"] == "deliver")
+        delivered = sum(1 for e in self.events if e["kind"] == EventKind.DELIVER)
         summary: dict[str, Any] = {
             "command": p.command(),
             "virtual_time": round(self.now, 3),
@@ -626,8 +628,8 @@ class Simulation:
         }
         if p.has_bank:
             summary["app"] = {
-                "sent": sum(1 for e in self.events if e["kind"] == "app_send"),
-                "received": sum(1 for e in self.events if e["kind"] == "app_recv"),
+                "sent": sum(1 for e in self.events if e["kind"] == EventKind.APP_SEND),
+                "received": sum(1 for e in self.events if e["kind"] == EventKind.APP_RECV),
             }
         verdicts = check_snapshots(self.events, collect_files(self.files)) if self.record else []
         if verdicts:

@@ -26,7 +26,7 @@ import orjson
 
 from zmqcast.core.clock import LamportClock
 from zmqcast.core.config import CoreConfig
-from zmqcast.core.events import SnapshotFile
+from zmqcast.core.events import EventKind, SnapshotFile
 from zmqcast.core.frames import Item, Meta
 from zmqcast.core.seqset import SeqSet
 from zmqcast.core.snapshot.base import VariantSnapshot
@@ -128,7 +128,7 @@ class SnapshotLayer:
             meta["c"] = colour
         self.link_log.sent(AppMessage(self.id, self.inc, dst, n, ts, body))
         self._send_data(dst, meta, body)
-        self.event("app_send", {"dst": dst, "n": n, **self._describe(body)})
+        self.event(EventKind.APP_SEND, {"dst": dst, "n": n, **self._describe(body)})
 
     def on_app(self, src: str, peer_inc: int, item: Item, channel: str, now: float) -> bool:
         """Take an app message from a data channel; False if it is malformed.
@@ -150,7 +150,7 @@ class SnapshotLayer:
         prior = self.prior_received.get((src, peer_inc))
         if prior is not None and n in prior:
             # A predecessor of ours took it and died before acknowledging it.
-            self.event("app_dup", {"from": src, "finc": peer_inc, "n": n})
+            self.event(EventKind.APP_DUP, {"from": src, "finc": peer_inc, "n": n})
             return True
         self._saw_peer(src, peer_inc)
         for sid, variant in colour.items():
@@ -165,7 +165,7 @@ class SnapshotLayer:
         if self.app is not None:
             self.app.on_message(src, item.body)
         self.event(
-            "app_recv",
+            EventKind.APP_RECV,
             {
                 "from": src,
                 "finc": peer_inc,
@@ -220,7 +220,7 @@ class SnapshotLayer:
         sid = make_sid(self.id, self.inc, self._next_k)
         snap = self._open(sid, variant, self.id, now)
         snap.started = now
-        self.event("snap_start", {"sid": sid, "variant": variant.value})
+        self.event(EventKind.SNAP_START, {"sid": sid, "variant": variant.value})
         self._cut(snap, now)
         return sid
 
@@ -267,7 +267,7 @@ class SnapshotLayer:
             "side": snap.side,
         }
         self.event(
-            "snap_cut",
+            EventKind.SNAP_CUT,
             {
                 "sid": snap.sid,
                 "initiator": snap.initiator,
@@ -363,7 +363,7 @@ class SnapshotLayer:
         }
         snap.on_complete()
         count = sum(len(msgs) for msgs in snap.channels.values())
-        self.event("snap_record", {"sid": snap.sid, "messages": count})
+        self.event(EventKind.SNAP_RECORD, {"sid": snap.sid, "messages": count})
         self.files.append(SnapshotFile(snap.sid, self.id, record))
         if snap.initiator == self.id:
             self._collect(snap, record, now)
@@ -422,7 +422,9 @@ class SnapshotLayer:
                 },
             )
         )
-        self.event("snap_done", {"sid": snap.sid, "duration": duration, "nodes": len(snap.records)})
+        self.event(
+            EventKind.SNAP_DONE, {"sid": snap.sid, "duration": duration, "nodes": len(snap.records)}
+        )
         for node in self.members:
             if node != self.id:
                 self._route(node, {"k": _FIN, "sid": snap.sid})
@@ -445,7 +447,7 @@ class SnapshotLayer:
         self._seen.add(sid)
         if snap is None:
             return
-        self.event("snap_abort", {"sid": sid, "reason": why})
+        self.event(EventKind.SNAP_ABORT, {"sid": sid, "reason": why})
         if relay:
             for node in self.members:
                 if node != self.id:
