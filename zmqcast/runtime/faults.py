@@ -14,6 +14,7 @@ import random
 from dataclasses import dataclass, field
 
 from zmqcast.config import FaultConfig, LinkFaults
+from zmqcast.core.events import EventKind
 from zmqcast.core.frames import Frame
 
 
@@ -64,26 +65,26 @@ class FaultInjector:
         out = Injected()
         peer = frame.dst
         if peer in self.blocked:
-            out.faults.append(("inject_block", frame))
+            out.faults.append((EventKind.INJECT_BLOCK, frame))
             return out
         rates = self.rates(peer)
         rng = self.rng
         if rates.loss and rng.random() < rates.loss:
-            out.faults.append(("inject_drop", frame))
+            out.faults.append((EventKind.INJECT_DROP, frame))
             return out
         copies = 1
         if rates.dup and rng.random() < rates.dup:
             copies = 2
-            out.faults.append(("inject_dup", frame))
+            out.faults.append((EventKind.INJECT_DUP, frame))
         for _ in range(copies):
             if rates.delay and rng.random() < rates.delay:
-                out.faults.append(("inject_delay", frame))
+                out.faults.append((EventKind.INJECT_DELAY, frame))
                 self._order += 1
                 due = now + rng.uniform(0.0, self.config.max_delay)
                 self._delayed.append((due, self._order, frame))
             elif rates.reorder and peer not in self._held and rng.random() < rates.reorder:
                 # Held until the link's next frame has gone out, so the two swap.
-                out.faults.append(("inject_reorder", frame))
+                out.faults.append((EventKind.INJECT_REORDER, frame))
                 self._order += 1
                 self._held[peer] = (now + self.config.max_delay, self._order, frame)
             else:

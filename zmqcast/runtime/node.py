@@ -50,11 +50,30 @@ SEED_SCRIPT = ("Hello everyone!", "How are you?", "Final message from P3")
 BAD_FRAME_LOG_INTERVAL = 5.0
 AUTO_TIMEOUT = 60.0
 SHUTDOWN_FLUSH = 1.0
-ACTIVITY_KINDS = frozenset({"app_send", "app_recv", "snap_cut", "snap_record", "snap_done"})
+ACTIVITY_KINDS = frozenset(
+    {
+        EventKind.APP_SEND,
+        EventKind.APP_RECV,
+        EventKind.SNAP_CUT,
+        EventKind.SNAP_RECORD,
+        EventKind.SNAP_DONE,
+    }
+)
 """Events that show a bank run is still busy (it stops after a quiet grace period)."""
 CHANNEL_KINDS = frozenset(
-    {"retransmit", "gap", "loss", "peer_epoch", "suspect", "alive", "replay", "skip", "late"}
+    {
+        EventKind.RETRANSMIT,
+        EventKind.GAP,
+        EventKind.LOSS,
+        EventKind.PEER_EPOCH,
+        EventKind.SUSPECT,
+        EventKind.ALIVE,
+        EventKind.REPLAY,
+        EventKind.SKIP,
+        EventKind.LATE,
+    }
 )
+"""Events ``--verbose`` prints on the console."""
 LOG_FAILED_EXIT = 75
 """Exit status of a node that could not write its event log or a snapshot file.
 

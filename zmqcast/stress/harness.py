@@ -40,6 +40,7 @@ from zmqcast.check.snapshot import (
     load_snapshot_files,
 )
 from zmqcast.config import ClusterConfig, load_config
+from zmqcast.core.events import EventKind
 from zmqcast.fsutil import write_atomic
 from zmqcast.runtime.node import LOG_FAILED_EXIT
 from zmqcast.runtime.spawn import BankFlags, NodeFlags, stop_all
@@ -318,13 +319,13 @@ class StressRun:
                 blocked = blocked_peers(self.sides, action.node)
                 reply = cluster.lanes[action.node].call("faults", 5.0, retry=True, blocked=blocked)
                 outcome["partitioned"] = reply is not None
-        elif action.kind == "partition":
+        elif action.kind == EventKind.PARTITION:
             self.sides = action.sides
             self.progress.partitions += 1
             self._set_blocked(cluster, outcome)
             if self.lab is not None:
                 self.lab.partition(action.sides)
-        elif action.kind == "heal":
+        elif action.kind == EventKind.HEAL:
             self.sides = ()
             self._set_blocked(cluster, outcome)
             if self.lab is not None:
@@ -537,18 +538,18 @@ def _count(
     incs: dict[str, set[int]] = {}
     for ev in events:
         kind = ev["kind"]
-        if kind == "multicast":
+        if kind == EventKind.MULTICAST:
             report.multicasts += 1
-        elif kind == "deliver":
+        elif kind == EventKind.DELIVER:
             report.delivered += 1
-        elif kind == "app_send":
+        elif kind == EventKind.APP_SEND:
             report.transfers += 1
         elif kind.startswith("inject_"):
             name = kind.removeprefix("inject_")
             faults[name] = faults.get(name, 0) + 1
-        elif kind == "stop":
+        elif kind == EventKind.STOP:
             finals[(ev["node"], ev["inc"])] = (ev.get("frames_sent", 0), ev.get("retransmits", 0))
-        if kind == "start":
+        if kind == EventKind.START:
             incs.setdefault(ev["node"], set()).add(ev["inc"])
     keys = set(finals) | set(status)
     for key in keys:
