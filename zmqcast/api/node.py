@@ -147,7 +147,7 @@ class Node:
                 self.run_dir,
                 out=_Discard(),
                 err=self._errors,
-                app=_App(state, lambda: self._runtime.core.clock.value, self._sink),
+                app=_App(state, lambda: self._runtime.core.lamport, self._sink),
                 on_deliveries=self._deliveries,
                 sender_log=sender_log,
             )
@@ -276,8 +276,9 @@ class Node:
         self, dst: str, payload: bytes, *, timeout: float | None = None
     ) -> Future[None]:
         """Like :meth:`send`, but returns at once with a future."""
-        if dst not in self._runtime.core.senders:
-            out = ", ".join(self._runtime.core.senders) or "none"
+        peers = self._runtime.core.out_peers
+        if dst not in peers:
+            out = ", ".join(peers) or "none"
             raise ValueError(f"dst: {dst!r} is not an out-neighbour of {self.id} (they are: {out})")
         body = self._body(payload)
         deadline = self._deadline(timeout)

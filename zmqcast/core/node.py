@@ -48,6 +48,21 @@ class Footprint:
         return sum(dataclasses.astuple(self))
 
 
+@dataclass(frozen=True, slots=True)
+class CoreStatus:
+    """What :meth:`NodeCore.status` reports."""
+
+    lamport: int
+    connected: bool
+    unreleased: int
+    """Items on outgoing data channels not yet released by their receivers."""
+    ctl_unreleased: int
+    """The same on the control lane (snapshot markers, counts, records)."""
+    retransmits: int
+    holdback: int
+    snapshots_active: int
+
+
 class NodeCore:
     """The protocol state of one incarnation ``inc`` of node ``node_id``."""
 
@@ -188,6 +203,16 @@ class NodeCore:
         """The id ``(origin, epoch, seq)`` of this incarnation's latest multicast."""
         return (self.id, self.inc, self.flood.own_seq)
 
+    @property
+    def lamport(self) -> int:
+        """The Lamport clock's current value."""
+        return self.clock.value
+
+    @property
+    def out_peers(self) -> tuple[str, ...]:
+        """The out-neighbours: where multicasts go and :meth:`send_app` may send."""
+        return tuple(self.senders)
+
     def connected(self) -> bool:
         """True once every outgoing data channel knows its peer's incarnation."""
         return all(s.connected for s in self.senders.values())
@@ -195,6 +220,31 @@ class NodeCore:
     def idle(self) -> bool:
         """True when nothing this node sent on a data channel is unreleased."""
         return all(s.unreleased == 0 for s in self.senders.values())
+
+    def settled(self) -> bool:
+        """Idle, no snapshot under way here, and no control item unreleased."""
+        return (
+            self.idle()
+            and not self.snapshots.active
+            and not any(s.unreleased for s in self.ctl_senders.values())
+        )
+
+    def waiting_on(self) -> list[str]:
+        """The out-neighbours holding items of ours that they have not released."""
+        return [p for p, s in self.senders.items() if s.unreleased]
+
+    def status(self) -> CoreStatus:
+        """Counters a driver reports (admin ``status``, ``stop`` events, the API)."""
+        senders = self.senders.values()
+        return CoreStatus(
+            lamport=self.clock.value,
+            connected=self.connected(),
+            unreleased=sum(s.unreleased for s in senders),
+            ctl_unreleased=sum(s.unreleased for s in self.ctl_senders.values()),
+            retransmits=sum(s.stats.retransmits for s in senders),
+            holdback=self.flood.sizes()["holdback"],
+            snapshots_active=self.snapshots.active,
+        )
 
     def multicast_batch(self, bodies: Sequence[bytes], now: float) -> tuple[int, Outputs]:
         """Multicast the leading ``bodies`` that fit the windows; return how many.

@@ -561,7 +561,7 @@ class NodeRuntime:
             "node": self.id,
             "inc": self.inc,
             "kind": kind,
-            "lamport": self.core.clock.value,
+            "lamport": self.core.lamport,
             "time": round(time.monotonic(), 6),
             "ch": f"{frame.src}>{frame.dst}",
             "frame": frame.kind,
@@ -571,7 +571,7 @@ class NodeRuntime:
         outputs = self.core.multicast(text.encode(), time.monotonic())
         self.multicasts += 1
         if not self.json_output:
-            self._line(self.core.clock.value, f"Sent: {printable(text.encode())}")
+            self._line(self.core.lamport, f"Sent: {printable(text.encode())}")
         self.apply(outputs)
 
     # ------------------------------------------------------------- other threads
@@ -712,17 +712,17 @@ class NodeRuntime:
 
     def _stop_event(self, reason: str) -> Event:
         """The last record of a graceful shutdown; a killed node has none."""
-        unreleased = sum(s.unreleased for s in self.core.senders.values())
+        status = self.core.status()
         return {
             "node": self.id,
             "inc": self.inc,
             "kind": EventKind.STOP,
-            "lamport": self.core.clock.value,
+            "lamport": self.core.lamport,
             "time": round(time.monotonic(), 6),
             "reason": reason,
-            "unreleased": unreleased,
+            "unreleased": status.unreleased,
             "frames_sent": self.transport.sent_frames,
-            "retransmits": sum(s.stats.retransmits for s in self.core.senders.values()),
+            "retransmits": status.retransmits,
         }
 
     def _receive(self, timeout_ms: int) -> list[Frame]:
@@ -745,7 +745,7 @@ class NodeRuntime:
                                 "node": self.id,
                                 "inc": self.inc,
                                 "kind": EventKind.BAD_FRAME,
-                                "lamport": self.core.clock.value,
+                                "lamport": self.core.lamport,
                                 "time": round(now, 6),
                                 "link": link,
                                 "reason": exc.reason,
@@ -806,7 +806,7 @@ class NodeRuntime:
             self.out.write(f"[{self.id}] cannot snapshot: {exc}\n")
             return
         self.apply(outputs)
-        self._line(self.core.clock.value, f"Snapshot {sid} started")
+        self._line(self.core.lamport, f"Snapshot {sid} started")
 
     # ------------------------------------------------------------- bank mode
     def _bank_step(self, now: float) -> int | None:
@@ -815,7 +815,7 @@ class NodeRuntime:
         assert schedule is not None and bank is not None and plan is not None
         core = self.core
         if schedule.started is None:
-            if all(s.connected for s in core.senders.values()) or self.stopping:
+            if core.connected() or self.stopping:
                 schedule.start(now)
             return None
         if not self.stopping and self.workload_on:
@@ -828,12 +828,7 @@ class NodeRuntime:
                 self.apply(core.snapshot(variant, now)[1])
         if now < schedule.end:
             return None
-        busy = (
-            not self._idle()
-            or core.snapshots.active
-            or any(s.unreleased for s in core.ctl_senders.values())
-        )
-        if not busy and now - self._last_activity >= plan.grace:
+        if core.settled() and now - self._last_activity >= plan.grace:
             return 0
         if now - schedule.end > plan.limit:
             self.out.write(f"[{self.id}] error: the bank run did not settle in time\n")
@@ -850,7 +845,7 @@ class NodeRuntime:
         bench = self.bench
         assert bench is not None
         core = self.core
-        if bench.sending and all(s.connected for s in core.senders.values()):
+        if bench.sending and core.connected():
             while bench.sending and core.can_multicast():
                 t = time.monotonic()
                 want = min(bench.send - bench.sent, self.cfg.core.max_batch)
@@ -870,7 +865,7 @@ class NodeRuntime:
     def _chat_step(self, now: float) -> None:
         """Multicast chat lines at ``chat_rate`` per second while the workload runs."""
         if self._next_chat == float("inf"):
-            if not all(s.connected for s in self.core.senders.values()):
+            if not self.core.connected():
                 return
             self._next_chat = now + self._chat_rng.expovariate(self.chat_rate)
         if self.stopping or not self.workload_on:
@@ -916,7 +911,7 @@ class NodeRuntime:
             raise AdminError(str(exc)) from None
         self.admin_waiters.setdefault(sid, []).append((ident, req.id))
         self.apply(outputs)
-        self._line(self.core.clock.value, f"Snapshot {sid} started")
+        self._line(self.core.lamport, f"Snapshot {sid} started")
         return {"phase": "started", "sid": sid, "variant": variant.value}
 
     def _answer_snapshot(self, ev: Event) -> None:
@@ -957,7 +952,7 @@ class NodeRuntime:
                     "node": self.id,
                     "inc": self.inc,
                     "kind": EventKind.FAULTS_SET,
-                    "lamport": self.core.clock.value,
+                    "lamport": self.core.lamport,
                     "time": round(time.monotonic(), 6),
                     **fields,
                 }
@@ -967,21 +962,20 @@ class NodeRuntime:
 
     def status(self) -> dict[str, Any]:
         """Counters for tools: traffic, what is still unrepaired, and the workload."""
-        core = self.core
-        senders = list(core.senders.values())
+        core = self.core.status()
         return {
             "node": self.id,
             "inc": self.inc,
-            "lamport": core.clock.value,
+            "lamport": core.lamport,
             "multicasts": self.multicasts,
             "delivered": self.delivered,
-            "connected": all(s.connected for s in senders),
-            "unreleased": sum(s.unreleased for s in senders),
-            "ctl_unreleased": sum(s.unreleased for s in core.ctl_senders.values()),
-            "holdback": core.footprint().holdback,
-            "snapshots_active": core.snapshots.active,
+            "connected": core.connected,
+            "unreleased": core.unreleased,
+            "ctl_unreleased": core.ctl_unreleased,
+            "holdback": core.holdback,
+            "snapshots_active": core.snapshots_active,
             "frames_sent": self.transport.sent_frames,
-            "retransmits": sum(s.stats.retransmits for s in senders),
+            "retransmits": core.retransmits,
             "workload": self.workload_on,
             "balance": self.bank.balance if self.bank is not None else None,
             "blocked": sorted(self.faults.blocked),
@@ -1006,13 +1000,11 @@ class NodeRuntime:
         # retransmission reaches it; once every peer still holding items of
         # ours has gone silent, waiting longer cannot help.
         suspected = self.core.detector.suspected
-        return all(
-            s.unreleased == 0 or suspected.get(p, False) for p, s in self.core.senders.items()
-        )
+        return all(suspected.get(p, False) for p in self.core.waiting_on())
 
     def _idle(self) -> bool:
         """Nothing this node sent is still unreleased."""
-        return all(s.unreleased == 0 for s in self.core.senders.values())
+        return self.core.idle()
 
 
 def printable(body: bytes) -> str:
