@@ -59,12 +59,25 @@ def test_sim_with_unwritable_trace(tmp_path: Path) -> None:
 
 
 def test_check_with_malformed_events(tmp_path: Path) -> None:
+    """Events with the common fields whose kind-specific fields are wrong."""
+    events = tmp_path / "run" / "events"
+    events.mkdir(parents=True)
+    deliver = b'{"node": "P1", "inc": 1, "kind": "deliver", "lamport": 1, "time": 0.5}\n'
+    (events / "P1.jsonl").write_bytes(deliver)  # no origin, oepoch, oseq...
+    result = CliRunner().invoke(app, ["check", str(tmp_path / "run")])
+    assert result.exit_code == 2
+    assert "malformed event log" in _one_line(result.output)
+
+
+def test_check_names_the_file_and_line_of_a_line_that_is_not_an_event(tmp_path: Path) -> None:
     events = tmp_path / "run" / "events"
     events.mkdir(parents=True)
     (events / "P1.jsonl").write_bytes(b'{"kind": "deliver"}\n{"kind": "start"}\n')
     result = CliRunner().invoke(app, ["check", str(tmp_path / "run")])
     assert result.exit_code == 2
-    assert "malformed event log" in _one_line(result.output)
+    assert _one_line(result.output) == (
+        f'error: {events / "P1.jsonl"}:1: not an event: no "node" field'
+    )
 
 
 def test_check_skips_multicast_invariants_on_a_lean_trace(tmp_path: Path) -> None:

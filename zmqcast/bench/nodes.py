@@ -77,7 +77,6 @@ class SnapshotDriver:
             for client in clients.values():
                 client.close()
 
-
     def _wait_connected(self, clients: dict[str, AdminClient]) -> None:
         """Return once every node says it is linked to all its peers (or on stop).
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
+from zmqcast import __version__
 from zmqcast.cli.bank import bank
 from zmqcast.cli.bench import bench
 from zmqcast.cli.check import check
+from zmqcast.cli.config import config_app
 from zmqcast.cli.node import launch, node
 from zmqcast.cli.sim import sim
 from zmqcast.cli.snapshot import snapshot
@@ -29,10 +33,27 @@ app.command()(bank)
 app.command()(snapshot)
 app.command()(stress)
 app.command()(bench)
+app.add_typer(config_app)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"zmqcast {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the installed version and exit.",
+        ),
+    ] = False,
+) -> None:
     """Reliable group messaging and consistent snapshots over ZeroMQ."""
 
 

@@ -43,16 +43,21 @@ class Metric:
     name: str
     unit: str
     samples: list[float] = field(default_factory=list)
+    missing: str = "no value"
+    """What the report prints when no run produced a value (every sample NaN)."""
 
     def record(self) -> dict[str, Any]:
-        """Median, min and max over the runs that produced a value (NaN: none)."""
+        """Median, min and max over the runs that produced a value (NaN: none).
+
+        With no such run they are None (JSON ``null``), never a made-up 0.
+        """
         valid = [x for x in self.samples if not math.isnan(x)]
         return {
             "name": self.name,
             "unit": self.unit,
-            "median": median(valid),
-            "min": min(valid, default=0.0),
-            "max": max(valid, default=0.0),
+            "median": median(valid) if valid else None,
+            "min": min(valid) if valid else None,
+            "max": max(valid) if valid else None,
             "runs": len(valid),
         }
 
@@ -102,8 +107,8 @@ def bench(
         ours = [Metric("multicast delivered/s", "1/s")]
         for v in VARIANTS:
             ours += [
-                Metric(f"{v} p50", "s"),
-                Metric(f"{v} p99", "s"),
+                Metric(f"{v} p50", "s", missing="no snapshot completed"),
+                Metric(f"{v} p99", "s", missing="no snapshot completed"),
                 Metric(f"{v} throughput drop", "%"),
             ]
     elif scenario == "pyre":
@@ -262,14 +267,28 @@ def _median(values: list[float]) -> float:
 
 
 def _fmt(m: Metric) -> str:
+    """A figure's median and range over the runs, as the report prints it.
+
+    With no run that produced a value, it says so (``m.missing``); with some
+    runs missing, it says how many of them count.
+    """
     r = m.record()
-    if m.unit == "s":
+    if r["runs"] == 0:
+        return f"{'none':>10}     ({m.missing} in any of {len(m.samples)} runs)"
+    text = _fmt_values(m.unit, r)
+    if r["runs"] < len(m.samples):
+        text += f"  ({r['runs']} of {len(m.samples)} runs; {m.missing} in the others)"
+    return text
+
+
+def _fmt_values(unit: str, r: dict[str, Any]) -> str:
+    if unit == "s":
         return f"{r['median'] * 1e6:10.0f} us  ({r['min'] * 1e6:.0f} - {r['max'] * 1e6:.0f})"
-    if m.unit == "kB":
+    if unit == "kB":
         return f"{r['median'] / 1024:10.1f} MB  ({r['min'] / 1024:.1f} - {r['max'] / 1024:.1f})"
-    if m.unit == "%":
+    if unit == "%":
         return f"{r['median']:10.1f} %   ({r['min']:.1f} - {r['max']:.1f})"
-    if m.unit == "1":
+    if unit == "1":
         return f"{r['median']:10.3f}     ({r['min']:.3f} - {r['max']:.3f})"
     return f"{r['median']:10.0f} /s  ({r['min']:.0f} - {r['max']:.0f})"
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from zmqcast.check import TraceIndex, check_multicast
-from zmqcast.check.logs import LogError, read_events
+from zmqcast.check.logs import LogError, missing_logs, read_events
 from zmqcast.check.snapshot import check_snapshots, load_snapshot_files, snapshot_results_ok
 from zmqcast.cli.errors import fail
 
@@ -23,8 +23,21 @@ def load_events(run_dir: Path) -> list[dict[str, Any]]:
 
 
 def check_run(run_dir: Path, *, require_snapshots: bool = False) -> bool:
-    """Print every verdict over a run directory; True if all held."""
+    """Print every verdict over a run directory; True if all held.
+
+    False, with nothing checked, if some node's event log is missing: a node
+    that another node's ``start`` names as a peer has no event at all.
+    """
     events = load_events(run_dir)
+    missing = missing_logs(events)
+    if missing:
+        # The record is incomplete: what the absent logs held (multicasts,
+        # deliveries, transfers) would show up as violations that are not the
+        # protocol's. Say whose logs are missing and judge nothing.
+        typer.echo(f"{run_dir}: {len(events)} events")
+        typer.echo(f"  missing event logs: {_named(missing)}")
+        typer.echo("  nothing checked: the checks need the event log of every node")
+        return False
     starts = [e for e in events if e.get("kind") == "start"]
     modes = {e.get("mode") for e in starts}
     mode = modes.pop() if len(modes) == 1 else "fifo"
@@ -62,6 +75,11 @@ def check_run(run_dir: Path, *, require_snapshots: bool = False) -> bool:
             typer.echo(f"    {v.line()}")
         ok = ok and snapshot_results_ok(verdicts) and (bool(verdicts) or not require_snapshots)
     return ok
+
+
+def _named(missing: dict[str, list[str]]) -> str:
+    """``P3 (named as a peer by P1, P2), P4 (...)``."""
+    return ", ".join(f"{node} (named as a peer by {', '.join(by)})" for node, by in missing.items())
 
 
 def _spread(durations: list[float]) -> str:

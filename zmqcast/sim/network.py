@@ -16,18 +16,23 @@ class FaultModel:
 
     loss: float = 0.0
     dup: float = 0.0
-    reorder: bool = False
+    reorder: float = 0.0
+    """Probability that a frame gets an extra delay uniform in ``[0, jitter]``,
+    which lets later frames overtake earlier ones. At 1 every frame gets one,
+    and no draw decides it (so a run with 1 replays the runs of the former
+    on/off switch exactly)."""
     latency: float = 0.001
     """Fixed one-way delay, in virtual seconds."""
     jitter: float = 0.02
-    """With ``reorder``, an extra delay uniform in ``[0, jitter]`` per frame,
-    which lets later frames overtake earlier ones."""
+    """The largest extra delay of a reordered frame."""
 
     def __post_init__(self) -> None:
         for name in ("loss", "dup"):
             value = getattr(self, name)
             if not 0.0 <= value < 1.0:
                 raise ValueError(f"{name}: must be in [0, 1), got {value}")
+        if not 0.0 <= self.reorder <= 1.0:
+            raise ValueError(f"reorder: must be in [0, 1], got {self.reorder}")
         if self.latency <= 0 or self.jitter < 0:
             raise ValueError("latency: must be positive (and jitter non-negative)")
 
@@ -90,7 +95,7 @@ class SimNetwork:
         link = (src, dst)
         for _ in range(copies):
             delay = faults.latency
-            if faults.reorder:
+            if faults.reorder and (faults.reorder >= 1.0 or rng.random() < faults.reorder):
                 delay += rng.uniform(0.0, faults.jitter)
             at = now + delay
             last = self._last_arrival.get(link, 0.0)

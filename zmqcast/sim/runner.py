@@ -93,7 +93,9 @@ class SimParams:
     messages: int = 10
     loss: float = 0.0
     dup: float = 0.0
-    reorder: bool = False
+    reorder: float = 0.0
+    """Probability that a frame gets a random extra delay (see
+    :class:`FaultModel`); 1 delays every frame."""
     topology: str = "mesh"
     channel: ChannelMode = ChannelMode.FIFO
     partition: bool = False
@@ -116,6 +118,10 @@ class SimParams:
     """The core's flow-control window (:attr:`CoreConfig.window`)."""
 
     def __post_init__(self) -> None:
+        # ``reorder=True`` (the former switch) is the probability 1.
+        object.__setattr__(self, "reorder", float(self.reorder))
+        if not 0.0 <= self.reorder <= 1.0:
+            raise ValueError("reorder: must be in [0, 1]")
         if self.nodes < 2:
             raise ValueError("nodes: need at least 2")
         if self.messages < 0:
@@ -174,7 +180,7 @@ class SimParams:
             f"--dup {_flag_number(self.dup)}",
         ]
         if self.reorder:
-            parts.append("--reorder")
+            parts.append(f"--reorder {_flag_number(self.reorder)}")
         parts += [f"--topology {self.topology}", f"--channel {self.channel.value}"]
         if self.partition:
             parts.append("--partition")
