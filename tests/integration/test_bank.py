@@ -44,7 +44,9 @@ def _bank(config: Path, run_dir: Path, *extra: str) -> subprocess.CompletedProce
 def test_bank_snapshots_pass_every_check(tmp_path: Path, channel: str, variant: str) -> None:
     config = write_config(tmp_path / "c.json", 3, channel=channel, **FAST)
     run_dir = tmp_path / "run"
-    done = _bank(config, run_dir, "--variant", variant, "--loss", "0.1", "--reorder", "--seed", "2")
+    done = _bank(
+        config, run_dir, "--variant", variant, "--loss", "0.1", "--reorder", "0.2", "--seed", "2"
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     globals_ = sorted((run_dir / "snapshots").glob("*/global.json"))
     assert len(globals_) >= 4
@@ -88,9 +90,7 @@ def test_a_tampered_record_fails_the_later_check(tmp_path: Path) -> None:
         (["--loss", "1.5"], "--loss"),
     ],
 )
-def test_bad_bank_flags_exit_2_naming_the_flag(
-    tmp_path: Path, args: list[str], field: str
-) -> None:
+def test_bad_bank_flags_exit_2_naming_the_flag(tmp_path: Path, args: list[str], field: str) -> None:
     config = write_config(tmp_path / "c.json", 3, channel="unordered")
     result = CliRunner().invoke(app, ["bank", "--config", str(config), *args])
     assert result.exit_code == 2, result.output

@@ -41,9 +41,14 @@ def start_node(config: Path, node_id: str, run_dir: Path) -> Proc:
 
 
 def stderr_of(proc: Proc, timeout: float) -> str:
-    """Wait for ``proc`` to end; what it wrote on stderr."""
-    _, err = proc.communicate(timeout=timeout)
-    return err.decode()
+    """Wait for ``proc`` to end; what it wrote on stderr.
+
+    Its stdin stays open (``communicate`` would close it): a node finishes at
+    the end of its input, and these nodes must run until the disk stops them.
+    """
+    proc.wait(timeout=timeout)
+    assert proc.stderr is not None
+    return proc.stderr.read().decode()
 
 
 def assert_one_error_line(stderr: str, node: str, path: Path, error: str) -> None:

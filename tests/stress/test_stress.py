@@ -45,7 +45,7 @@ def _checked(stdout: str) -> dict[str, int]:
 
 
 NEMESIS = (
-    *("--loss", "0.2", "--dup", "0.05", "--reorder"),
+    *("--loss", "0.2", "--dup", "0.05", "--reorder", "0.2"),
     *("--kill-every", "4", "--partition-every", "5", "--seed", "3"),
 )
 MODERATE = ("--chat-rate", "10", "--rate", "20")

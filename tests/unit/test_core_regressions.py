@@ -159,7 +159,7 @@ def test_a_copy_the_stable_floor_passed_is_still_delivered_unordered() -> None:
     floor can pass a message still travelling down that branch. A node that
     then got the copy was dropping it as a duplicate: P7 never delivered
     P3:1:1 in ``zmqcast sim --nodes 7 --messages 101 --loss 0.3 --dup 0.1
-    --reorder --topology line --channel unordered --partition --crash``.
+    --reorder 1 --topology line --channel unordered --partition --crash``.
     """
     cfg = CoreConfig(mode=ChannelMode.UNORDERED)
     p3 = NodeCore("P3", 1, ["P2"], ["P2"], cfg, 0.0)

@@ -30,6 +30,8 @@ def test_window_reaches_the_core_and_reorder_limit_keeps_up() -> None:
         ({"send_interval": 0.0}, "send_interval"),
         ({"max_time": 0.0}, "max_time"),
         ({"workload": "video"}, "workload"),
+        ({"reorder": 1.5}, "reorder"),
+        ({"reorder": -0.1}, "reorder"),
         ({"snapshots": 2}, "snapshots"),  # chat has no balances to snapshot
     ],
 )
@@ -44,7 +46,7 @@ def test_command_carries_every_non_default_setting_exactly() -> None:
         messages=7,
         loss=0.1234567891,
         dup=0.05,
-        reorder=True,
+        reorder=0.35,
         topology="ring",
         channel=ChannelMode.UNORDERED,
         partition=True,
@@ -61,6 +63,7 @@ def test_command_carries_every_non_default_setting_exactly() -> None:
     flags = {a: b for a, b in itertools.pairwise(argv) if a.startswith("--")}
     assert argv[:2] == ["zmqcast", "sim"]
     assert float(flags["--loss"]) == params.loss  # not rounded to six digits
+    assert float(flags["--reorder"]) == 0.35
     assert flags["--window"] == "32"
     assert flags["--workload"] == "mixed"
     assert float(flags["--max-time"]) == 12.5

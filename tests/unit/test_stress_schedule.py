@@ -124,7 +124,7 @@ def test_the_replay_command_carries_every_flag() -> None:
         seed=3,
     )
     cmd = replay_command(options)
-    for part in ("--loss 0.2", "--dup 0.05", "--reorder", "--kill-every 5", "--seed 3"):
+    for part in ("--loss 0.2", "--dup 0.05", "--reorder 0.2", "--kill-every 5", "--seed 3"):
         assert part in cmd
     assert "--partition-every 7" in cmd and "--variant lai-yang" in cmd
 
@@ -134,6 +134,7 @@ def test_bad_stress_flags_name_the_flag() -> None:
     cases = [
         (["--duration", "0"], "--duration"),
         (["--loss", "1.5"], "--loss"),
+        (["--reorder", "1.5"], "--reorder"),
         (["--kill-every", "0.01"], "--kill-every"),
         (["--variant", "chandy"], "--variant"),
         (["--seed", "-1"], "--seed"),

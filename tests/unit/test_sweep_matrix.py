@@ -47,8 +47,13 @@ def test_enough_runs_cover_every_topology_channel_window_and_workload() -> None:
     cells = {(p.topology, p.channel.value, p.window) for p in runs}
     assert len(cells) == len(SHAPES) * len(CHANNELS) * len(WINDOWS)
     assert {p.nodes for p in runs if p.topology != "squares"} == set(range(2, 9))
-    for flag in ("reorder", "partition", "crash"):
+    for flag in ("partition", "crash"):
         assert {getattr(p, flag) for p in runs} == {True, False}, flag
+    # Reordering: off, on for every frame, or on for a drawn share of them.
+    rates = {p.reorder for p in runs}
+    assert {0.0, 1.0} <= rates
+    shares = rates - {0.0, 1.0}
+    assert len(shares) > 10 and all(0.05 <= r <= 0.95 for r in shares)
     assert {p.dup == 0 for p in runs} == {True, False}
     assert 0.25 <= max(p.loss for p in runs) <= 0.3
     assert min(p.loss for p in runs) <= 0.05

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -12,6 +13,7 @@ from zmqcast.cli.bench import bench
 from zmqcast.cli.check import check
 from zmqcast.cli.config import config_app
 from zmqcast.cli.node import launch, node
+from zmqcast.cli.options import bare_reorder
 from zmqcast.cli.sim import sim
 from zmqcast.cli.snapshot import snapshot
 from zmqcast.cli.stress import stress
@@ -59,4 +61,4 @@ def _root(
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    app(args=bare_reorder(sys.argv[1:]), prog_name="zmqcast")

@@ -12,7 +12,14 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from zmqcast.cli.check import check_run
 from zmqcast.cli.errors import check_probability, fail
 from zmqcast.cli.node import _load, _with_faults, bank_plan
-from zmqcast.cli.options import REORDER_RATE, ConfigOption, DupRate, LossRate, ReorderFlag
+from zmqcast.cli.options import (
+    ConfigOption,
+    DupRate,
+    LossRate,
+    ReorderRate,
+    SeedOption,
+    check_seed,
+)
 from zmqcast.config import ClusterConfig
 from zmqcast.runtime.spawn import (
     BankFlags,
@@ -41,9 +48,9 @@ def bank(
     rate: Annotated[float, typer.Option(help="Transfers per second from each node.")] = 50.0,
     loss: LossRate = 0.0,
     dup: DupRate = 0.0,
-    reorder: ReorderFlag = False,
+    reorder: ReorderRate = 0.0,
     run_dir: Annotated[Path | None, typer.Option(help="Where the run's files go.")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of transfers and loss injection.")] = 0,
+    seed: SeedOption = 0,
 ) -> None:
     """Launch the cluster, move money, take snapshots, stop, and check every snapshot.
 
@@ -52,9 +59,9 @@ def bank(
     """
     check_probability("--loss", loss)
     check_probability("--dup", dup)
-    if seed < 0:
-        fail("--seed", f"must not be negative, got {seed}")
-    cfg = _with_faults(_load(config), loss, dup, None, REORDER_RATE if reorder else None, seed)
+    check_probability("--reorder", reorder)
+    check_seed(seed)
+    cfg = _with_faults(_load(config), loss, dup, None, reorder, seed)
     plan = bank_plan(cfg, rate, duration, snapshot_every, variant)
     directory = run_dir or Path("runs") / time.strftime("bank-%Y%m%d-%H%M%S")
     try:
@@ -67,7 +74,7 @@ def bank(
         f"{duration:g} s, run directory {directory}"
     )
     flags = NodeFlags(
-        faults=Faults(loss=loss, dup=dup, reorder=REORDER_RATE if reorder else None, seed=seed),
+        faults=Faults(loss=loss, dup=dup, reorder=reorder, seed=seed),
         bank=BankFlags(
             rate=rate, duration=duration, snapshot_every=snapshot_every, variant=variant
         ),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
 import signal
@@ -12,13 +11,23 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Annotated
+from typing import Annotated
 
 import typer
 import zmq
 
 from zmqcast.cli.errors import check_probability, fail
-from zmqcast.cli.options import ConfigOption
+from zmqcast.cli.launcher import Launched, route_stdin
+from zmqcast.cli.options import (
+    CHAT_RATE_HELP,
+    DUP_HELP,
+    LOSS_HELP,
+    REORDER_HELP,
+    ConfigOption,
+    OptionalSeed,
+    check_rate,
+    check_seed,
+)
 from zmqcast.config import ClusterConfig, ConfigError, load_config
 from zmqcast.core.snapshot import DEFAULT_VARIANT, Variant
 from zmqcast.runtime.benchload import BenchLoad
@@ -38,18 +47,13 @@ def _load(path: Path) -> ClusterConfig:
         fail(f"config {path}: {exc.field}", exc.message)
 
 
-LossOpt = Annotated[
-    float | None, typer.Option(help="Drop each outgoing frame with this probability.")
-]
-DupOpt = Annotated[float | None, typer.Option(help="Duplicate each outgoing frame.")]
+LossOpt = Annotated[float | None, typer.Option(help=LOSS_HELP)]
+DupOpt = Annotated[float | None, typer.Option(help=DUP_HELP)]
 DelayOpt = Annotated[
     float | None, typer.Option(help="Delay each outgoing frame (reorders) with this probability.")
 ]
-ReorderOpt = Annotated[
-    float | None,
-    typer.Option(help="Swap each outgoing frame with the link's next one, with this probability."),
-]
-SeedOpt = Annotated[int | None, typer.Option(help="Seed of the loss injection.")]
+ReorderOpt = Annotated[float | None, typer.Option(help=REORDER_HELP)]
+ChatRateOpt = Annotated[float, typer.Option(help=CHAT_RATE_HELP)]
 
 
 def _with_faults(
@@ -62,8 +66,8 @@ def _with_faults(
 ) -> ClusterConfig:
     """The config with loss-injection flags overriding its ``faults`` block."""
     faults = cfg.faults
-    if seed is not None and seed < 0:
-        fail("--seed", f"must not be negative, got {seed}")
+    if seed is not None:
+        check_seed(seed)
     updated = dataclasses.replace(
         faults,
         loss=faults.loss if loss is None else check_probability("--loss", loss),
@@ -94,7 +98,7 @@ def node(
     dup: DupOpt = None,
     delay: DelayOpt = None,
     reorder: ReorderOpt = None,
-    seed: SeedOpt = None,
+    seed: OptionalSeed = None,
     bank: Annotated[
         bool, typer.Option("--bank", help="Run the bank workload (what `zmqcast bank` starts).")
     ] = False,
@@ -106,9 +110,7 @@ def node(
     variant: Annotated[
         str, typer.Option(help="Bank: snapshot variant, or all (default: per channel mode).")
     ] = "",
-    chat_rate: Annotated[
-        float, typer.Option(help="Multicast generated chat lines at this rate per second.")
-    ] = 0.0,
+    chat_rate: ChatRateOpt = 0.0,
     bench_send: Annotated[
         int, typer.Option(help="Benchmark: multicast this many messages as fast as possible.")
     ] = 0,
@@ -122,15 +124,17 @@ def node(
 ) -> None:
     """Run one node. Each line typed on stdin is multicast; deliveries are printed.
 
-    ``/snapshot [VARIANT]`` on stdin starts a snapshot instead.
+    ``/snapshot [VARIANT]`` on stdin starts a snapshot instead. At the end of
+    the input the node multicasts what is left, waits until it is released
+    (giving up once nothing has moved for a few seconds) and exits 0; a node
+    with a workload (``--auto``, ``--bank``, ``--chat-rate``) runs on.
     """
     cfg = _with_faults(_load(config), loss, dup, delay, reorder, seed)
     if node_id not in cfg.ids:
         fail("--id", f"no node {node_id!r} in {config} (nodes: {', '.join(cfg.ids)})")
     me = cfg.node(node_id)
     plan = bank_plan(cfg, rate, duration, snapshot_every, variant) if bank else None
-    if not 0 <= chat_rate <= 100_000:
-        fail("--chat-rate", f"must be in [0, 100000] per second, got {chat_rate:g}")
+    check_rate("--chat-rate", chat_rate, zero=True)
     for flag, count in (
         ("--bench-send", bench_send),
         ("--bench-expect", bench_expect),
@@ -159,7 +163,9 @@ def node(
             stdin=not auto,
         )
     except zmq.ZMQError as exc:
-        fail(f"--id {node_id}", f"cannot use {me.endpoint}: {exc.strerror}")
+        # pyzmq appends the address to a bind error's strerror; it is named already.
+        why = exc.strerror if exc.errno is None else zmq.strerror(exc.errno)
+        fail(f"--id {node_id}", f"cannot use {me.endpoint}: {why}")
     except OSError as exc:
         fail("--run-dir", f"cannot write the event log: {exc.strerror or exc}")
     except IncarnationError as exc:
@@ -170,29 +176,46 @@ def node(
     raise typer.Exit(runtime.run())
 
 
-def snapshot_variants(cfg: ClusterConfig, variant: str) -> tuple[Variant, ...]:
-    """The variants ``--variant`` names for this config's channel mode (exit 2 if wrong)."""
+def snapshot_variants(
+    cfg: ClusterConfig, variant: str, *, allow_all: bool = True
+) -> tuple[Variant, ...]:
+    """The variants ``--variant`` names for this config's channel mode (exit 2 if wrong).
+
+    ``allow_all``: the command takes ``all`` (every variant the mode supports,
+    in turn); the error then offers it, and only then.
+    """
     mode = cfg.core.mode
     if not variant:
         return (DEFAULT_VARIANT[mode],)
-    if variant == "all":
+    if variant == "all" and allow_all:
         return tuple(v for v in Variant if v.supports(mode))
-    names = ", ".join(v.value for v in Variant)
+    names = [v.value for v in Variant]
+    if allow_all:
+        names.append("all")
     try:
         chosen = Variant(variant)
     except ValueError:
-        fail("--variant", f"must be one of {names} or all, got {variant!r}")
+        fail("--variant", f"must be one of {_either(names)}, got {variant!r}")
     if not chosen.supports(mode):
-        fail("--variant", f"{chosen.value} does not work over {mode.value} channels")
+        usable = [v.value for v in Variant if v.supports(mode)]
+        fail(
+            "--variant",
+            f"{chosen.value} does not work over {mode.value} channels "
+            f"(these do: {_either(usable)})",
+        )
     return (chosen,)
+
+
+def _either(names: list[str]) -> str:
+    """``a, b or c``."""
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} or {names[-1]}"
 
 
 def bank_plan(
     cfg: ClusterConfig, rate: float, duration: float, snapshot_every: float, variant: str
 ) -> BankPlan:
     """Validate the bank flags into a plan (exit 2 naming the flag if one is wrong)."""
-    if not 0 < rate <= 100_000:
-        fail("--rate", f"must be in (0, 100000] transfers per second, got {rate:g}")
+    check_rate("--rate", rate, zero=False)
     if not 0 < duration <= 86_400:
         fail("--duration", f"must be in (0, 86400] seconds, got {duration:g}")
     if not 0 <= snapshot_every <= 86_400:
@@ -201,13 +224,6 @@ def bank_plan(
         fail("--snapshot-every", f"must be at least 0.01 seconds, got {snapshot_every:g}")
     grace = 2 * cfg.core.rto_max
     return BankPlan(rate, duration, snapshot_every, snapshot_variants(cfg, variant), grace=grace)
-
-
-def _pump(stream: IO[bytes], colour: str | None, lock: threading.Lock) -> None:
-    for raw in iter(stream.readline, b""):
-        line = raw.decode("utf-8", "replace").rstrip("\n")
-        with lock:
-            typer.secho(line, fg=colour)
 
 
 def _stdin_lines() -> Iterator[bytes]:
@@ -227,28 +243,6 @@ def _stdin_lines() -> Iterator[bytes]:
         yield pending
 
 
-def _route_stdin(procs: dict[str, subprocess.Popen[bytes]], first: str) -> None:
-    """Forward the launcher's stdin: ``P2: text`` goes to P2, other lines to ``first``."""
-    for raw in _stdin_lines():
-        target, sep, rest = raw.partition(b":")
-        name = target.strip().decode("utf-8", "replace")
-        if sep and name in procs:
-            dest, line = procs[name], rest.lstrip()
-        else:
-            dest, line = procs[first], raw
-        if dest.stdin is None or dest.poll() is not None:
-            continue
-        try:
-            dest.stdin.write(line if line.endswith(b"\n") else line + b"\n")
-            dest.stdin.flush()
-        except (BrokenPipeError, ValueError):
-            continue  # that node has stopped; the others still take input
-    for proc in procs.values():  # our stdin ended: so does theirs
-        if proc.stdin is not None:
-            with contextlib.suppress(BrokenPipeError):
-                proc.stdin.close()
-
-
 def launch(
     config: Annotated[Path, typer.Argument(help="Cluster config (JSON).")],
     auto: Annotated[
@@ -261,64 +255,64 @@ def launch(
     dup: DupOpt = None,
     delay: DelayOpt = None,
     reorder: ReorderOpt = None,
-    seed: SeedOpt = None,
+    seed: OptionalSeed = None,
     bank: Annotated[
         bool,
         typer.Option("--bank", help="Every node moves money until stopped (for `snapshot`)."),
     ] = False,
     rate: Annotated[float, typer.Option(help="With --bank: transfers per second per node.")] = 5.0,
+    chat_rate: ChatRateOpt = 0.0,
 ) -> None:
     """Start every node of the config as its own process and merge their output.
 
-    Without ``--auto``, each line typed here is multicast by the first node, or
-    by node P2 if the line starts with ``P2:``.
+    Without ``--auto``, each line typed here is multicast by the first node
+    still running, or by node P2 if the line starts with ``P2:``. At the end
+    of input every node finishes (multicasts and releases what it was given)
+    and exits. A node that fails to start, or any failed node of an
+    ``--auto`` run, stops the launch.
     """
     cfg = _with_faults(_load(config), loss, dup, delay, reorder, seed)
     if bank:
         bank_plan(cfg, rate, LAUNCH_BANK_SECONDS, 0, "")
+    check_rate("--chat-rate", chat_rate, zero=True)
     directory = run_dir or _default_run_dir()
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         fail("--run-dir", f"cannot create {directory}: {exc.strerror or exc}")
     typer.echo(f"run directory: {directory}", err=json)
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    lock = threading.Lock()
-    pumps: list[threading.Thread] = []
     flags = NodeFlags(
         auto=auto,
         verbose=verbose,
         json=json,
         faults=Faults(loss=loss, dup=dup, delay=delay, reorder=reorder, seed=seed),
         bank=BankFlags(rate=rate, duration=LAUNCH_BANK_SECONDS, snapshot_every=0) if bank else None,
+        chat_rate=chat_rate or None,
     )
     stdin = subprocess.DEVNULL if auto else subprocess.PIPE
-    for i, node_id in enumerate(cfg.ids):
-        proc = spawn_node(config, node_id, directory, flags, stdin=stdin)
-        procs[node_id] = proc
-        assert proc.stdout is not None
-        colour = None if json else COLOURS[i % len(COLOURS)]
-        pump = threading.Thread(target=_pump, args=(proc.stdout, colour, lock))
-        pump.start()
-        pumps.append(pump)
-    if not auto and sys.stdin is not None:
-        threading.Thread(target=_route_stdin, args=(procs, cfg.ids[0]), daemon=True).start()
-
-    try:
-        with supervised(procs):
-            codes = {node_id: _wait(proc) for node_id, proc in procs.items()}
-    finally:
-        for pump in pumps:
-            pump.join(timeout=2)
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    colours: dict[str, str | None] = {}
+    with supervised(procs) as stopping:
+        for i, node_id in enumerate(cfg.ids):
+            procs[node_id] = spawn_node(config, node_id, directory, flags, stdin=stdin)
+            colours[node_id] = None if json else COLOURS[i % len(COLOURS)]
+        launched = Launched(procs, colours, auto=auto, json=json)
+        stopping.append(launched.request_stop)
+        if not auto and sys.stdin is not None:
+            # Nodes with a workload of their own run on after their input
+            # ends, so there is nothing to stage.
+            staged = not bank and not chat_rate
+            threading.Thread(
+                target=route_stdin,
+                args=(launched, _stdin_lines()),
+                kwargs={"staged": staged},
+                daemon=True,
+            ).start()
+        try:
+            codes = launched.wait()
+        finally:
+            launched.join(timeout=2)
     failed = [node_id for node_id, code in codes.items() if code != 0]
     if failed:
         typer.echo(f"nodes exited with errors: {', '.join(failed)}", err=True)
         raise typer.Exit(1)
-
-
-def _wait(proc: subprocess.Popen[bytes]) -> int:
-    while True:
-        try:
-            return proc.wait(timeout=0.2)
-        except subprocess.TimeoutExpired:
-            continue

@@ -11,6 +11,7 @@ import typer
 
 from zmqcast.check.report import InvariantResult
 from zmqcast.cli.errors import check_choice, check_probability, fail
+from zmqcast.cli.options import SeedOption, check_seed
 from zmqcast.core.config import ChannelMode
 from zmqcast.fsutil import write_atomic
 from zmqcast.sim.runner import (
@@ -100,8 +101,12 @@ def sim(
     loss: Annotated[float, typer.Option(help="Probability that a frame is dropped.")] = 0.0,
     dup: Annotated[float, typer.Option(help="Probability that a frame is duplicated.")] = 0.0,
     reorder: Annotated[
-        bool, typer.Option("--reorder", help="Random extra delay per frame, so frames overtake.")
-    ] = False,
+        float,
+        typer.Option(
+            help="Probability that a frame gets a random extra delay, so frames overtake "
+            "(1: every frame)."
+        ),
+    ] = 0.0,
     topology: Annotated[str, typer.Option(help=f"Links: {', '.join(SHAPES)}.")] = "mesh",
     channel: Annotated[str, typer.Option(help=f"Channel mode: {', '.join(MODES)}.")] = "fifo",
     partition: Annotated[
@@ -110,7 +115,7 @@ def sim(
     crash: Annotated[
         bool, typer.Option("--crash", help="Crash nodes and restart them as new incarnations.")
     ] = False,
-    seed: Annotated[int, typer.Option(help="Seed of the one random generator.")] = 0,
+    seed: SeedOption = 0,
     trace: Annotated[
         Path | None, typer.Option(help="Write the event trace here, as JSON lines.")
     ] = None,
@@ -146,6 +151,9 @@ def sim(
     """
     check_probability("--loss", loss)
     check_probability("--dup", dup)
+    if not 0.0 <= reorder <= 1.0:
+        fail("--reorder", f"must be in [0, 1], got {reorder:g}")
+    check_seed(seed)
     check_choice("--topology", topology, SHAPES)
     check_choice("--channel", channel, MODES)
     if nodes < 2 or nodes > 64:

@@ -28,9 +28,7 @@ def snapshot(
     cfg = _load(config)
     if initiator not in cfg.ids:
         fail("--initiator", f"no node {initiator!r} in {config} (nodes: {', '.join(cfg.ids)})")
-    if variant == "all":
-        fail("--variant", "takes one variant here, not all")
-    chosen = snapshot_variants(cfg, variant)[0]
+    chosen = snapshot_variants(cfg, variant, allow_all=False)[0]
     if not 0 < timeout <= 3600:
         fail("--timeout", f"must be in (0, 3600] seconds, got {timeout:g}")
     endpoint = cfg.node(initiator).endpoint

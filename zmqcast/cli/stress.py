@@ -16,7 +16,16 @@ from zmqcast.check.logs import LogError
 from zmqcast.check.report import InvariantResult
 from zmqcast.cli.errors import check_choice, check_probability, fail
 from zmqcast.cli.node import _load, snapshot_variants
-from zmqcast.cli.options import REORDER_RATE, ConfigOption, DupRate, LossRate, ReorderFlag
+from zmqcast.cli.options import (
+    CHAT_RATE_HELP,
+    ConfigOption,
+    DupRate,
+    LossRate,
+    ReorderRate,
+    SeedOption,
+    check_rate,
+    check_seed,
+)
 from zmqcast.config import ClusterConfig, ConfigError
 from zmqcast.core.config import ChannelMode
 from zmqcast.stress.harness import Progress as Counters
@@ -28,7 +37,7 @@ def stress(
     duration: Annotated[float, typer.Option(help="Seconds of workload under the nemesis.")] = 20.0,
     loss: LossRate = 0.0,
     dup: DupRate = 0.0,
-    reorder: ReorderFlag = False,
+    reorder: ReorderRate = 0.0,
     kill_every: Annotated[
         float, typer.Option(help="Seconds between kill -9 of a random node; 0 for none.")
     ] = 0.0,
@@ -42,10 +51,8 @@ def stress(
         str, typer.Option(help="Snapshot variant, or all in turn (the default).")
     ] = "all",
     rate: Annotated[float, typer.Option(help="Bank transfers per second per node.")] = 100.0,
-    chat_rate: Annotated[
-        float, typer.Option(help="Chat multicasts per second per node (0: none).")
-    ] = 100.0,
-    seed: Annotated[int, typer.Option(help="Seed of the nemesis, workload and faults.")] = 0,
+    chat_rate: Annotated[float, typer.Option(help=CHAT_RATE_HELP)] = 100.0,
+    seed: SeedOption = 0,
     run_dir: Annotated[Path | None, typer.Option(help="Where the run's files go.")] = None,
     netns: Annotated[
         str,
@@ -68,6 +75,7 @@ def stress(
     cfg = _load(config)
     check_probability("--loss", loss)
     check_probability("--dup", dup)
+    check_probability("--reorder", reorder)
     if not 0 < duration <= 86_400:
         fail("--duration", f"must be in (0, 86400] seconds, got {duration:g}")
     for flag, value in (
@@ -77,12 +85,9 @@ def stress(
     ):
         if not 0 <= value <= 86_400 or 0 < value < 0.1:
             fail(flag, f"must be 0 or in [0.1, 86400] seconds, got {value:g}")
-    if not 0 < rate <= 10_000:
-        fail("--rate", f"must be in (0, 10000] per second, got {rate:g}")
-    if not 0 <= chat_rate <= 10_000:
-        fail("--chat-rate", f"must be in [0, 10000] per second, got {chat_rate:g}")
-    if seed < 0:
-        fail("--seed", f"must not be negative, got {seed}")
+    check_rate("--rate", rate, zero=False)
+    check_rate("--chat-rate", chat_rate, zero=True)
+    check_seed(seed)
     check_choice("--netns", netns, ("auto", "on", "off"))
     if no_repair:
         cfg = _as_lossy(cfg)
@@ -94,7 +99,7 @@ def stress(
         duration=duration,
         loss=loss,
         dup=dup,
-        reorder=REORDER_RATE if reorder else 0.0,
+        reorder=reorder,
         kill_every=kill_every,
         partition_every=partition_every,
         snapshot_every=snapshot_every,
@@ -233,7 +238,7 @@ def replay_command(o: StressOptions) -> str:
     args = ["zmqcast", "stress", "--config", str(o.config), "--duration", f"{o.duration:g}"]
     args += ["--loss", f"{o.loss:g}", "--dup", f"{o.dup:g}"]
     if o.reorder:
-        args.append("--reorder")
+        args += ["--reorder", f"{o.reorder:g}"]
     args += ["--kill-every", f"{o.kill_every:g}", "--partition-every", f"{o.partition_every:g}"]
     args += ["--snapshot-every", f"{o.snapshot_every:g}"]
     args += ["--variant", o.variants[0] if len(o.variants) == 1 else "all"]

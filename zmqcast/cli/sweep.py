@@ -21,6 +21,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from zmqcast.cli.errors import fail
+from zmqcast.cli.options import SeedOption, check_seed
 from zmqcast.sim.runner import SimParams
 from zmqcast.sim.sweep import (
     CHANNELS,
@@ -222,7 +223,7 @@ def sweep(
         int | None,
         typer.Option(help="Worker processes (default: one per CPU; 1 runs inline)."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the run generator.")] = 0,
+    seed: SeedOption = 0,
     nodes: Annotated[
         list[str] | None,
         typer.Option(
@@ -269,8 +270,7 @@ def sweep(
     workers = jobs if jobs is not None else os.cpu_count() or 1
     if not 1 <= workers <= MAX_JOBS:
         fail("--jobs", f"must be between 1 and {MAX_JOBS}, got {workers}")
-    if seed < 0:
-        fail("--seed", f"must not be negative, got {seed}")
+    check_seed(seed)
     matrix = build_matrix(nodes, topology, channel, window, workload, max_time)
     plan = draw_runs(matrix, seed, runs)
     workers = min(workers, runs)

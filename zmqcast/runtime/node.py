@@ -435,6 +435,13 @@ class NodeRuntime:
         needs a turn (``inf`` for never), which bounds the poll."""
         self.flush_bound = SHUTDOWN_FLUSH
         """How long a stop waits for what is unreleased before it gives up."""
+        self.finishing = False
+        """Standard input ended: the node multicasts what is left of it, and
+        stops once all of it is released (see :meth:`_finished`)."""
+        self._finish_left = float("inf")
+        self._finish_deadline = float("inf")
+        self._stalled = False
+        """Typed input waits for window space, and the node has said so."""
         # Other threads hand work to the loop through the inbox, and wake the
         # poll through a socket pair that the transport's poller watches.
         self._inbox: deque[Callable[[], None]] = deque()
@@ -652,13 +659,15 @@ class NodeRuntime:
         started = time.monotonic()
         done_at: float | None = None
         stop_deadline: float | None = None
-        stdin_open = self.read_stdin and sys.stdin is not None and not sys.stdin.closed
+        stdin_open = self.read_stdin and _has_input(sys.stdin)
         status = 0
         while True:
             now = time.monotonic()
             if self.stopping and stop_deadline is None:
                 stop_deadline = now + self.flush_bound
             if stop_deadline is not None and (now >= stop_deadline or self._idle()):
+                break
+            if self.finishing and not self.stopping and self._finished(now):
                 break
             if self.auto:
                 self._auto_step()
@@ -681,6 +690,8 @@ class NodeRuntime:
                     break
             if stdin_open and not self.stopping:
                 stdin_open = self._read_stdin()
+                if not stdin_open and self._input_only():
+                    self.finishing = True
             self._flush_input()
             self._run_inbox()
             due = min(self.core.next_deadline(), self.faults.next_deadline())
@@ -783,7 +794,9 @@ class NodeRuntime:
                 self._command(text)
                 continue
             if not self.core.can_multicast():
+                self._note_stall()
                 return
+            self._stalled = False
             self.pending_input.pop(0)
             if len(text.encode()) > self.core.max_body:
                 self.out.write(
@@ -793,14 +806,74 @@ class NodeRuntime:
                 continue
             self._multicast(text)
 
+    def _note_stall(self) -> None:
+        """Say once per stall that typed input waits, and for whom."""
+        if self._stalled:
+            return
+        self._stalled = True
+        waiting = self.core.waiting_on()
+        text = f"[{self.id}] waiting for window space"
+        if waiting:
+            verb = "has" if len(waiting) == 1 else "have"
+            text += f": {', '.join(waiting)} {verb} not acknowledged"
+        self.err.write(text + "\n")
+        self.err.flush()
+
+    def _input_only(self) -> bool:
+        """Typed input is all this node has to do: no script, no workload."""
+        return not self.auto and self.schedule is None and not self.chat_rate and self.bench is None
+
+    @property
+    def finish_bound(self) -> float:
+        """How long a node whose input ended waits while nothing moves:
+        ``max(flush_bound, 2 * rto_max)``, time for a retransmission at the
+        longest backoff to be answered."""
+        return max(self.flush_bound, 2 * self.cfg.core.rto_max)
+
+    def _finished(self, now: float) -> bool:
+        """True once a node whose input ended may stop.
+
+        That is once every line is multicast and everything it sent is
+        released (and no snapshot it takes part in is under way), or once
+        :attr:`finish_bound` seconds have passed in which the work left (lines
+        not sent, items unreleased) reached no new low. So a long input is
+        sent in full as long as its peers keep acknowledging, and peers that
+        are gone cost a few seconds, not the node's life.
+        """
+        if not self.pending_input and self.core.settled():
+            return True
+        status = self.core.status()
+        left = len(self.pending_input) + status.unreleased + status.ctl_unreleased
+        if left < self._finish_left:
+            self._finish_left = left
+            self._finish_deadline = now + self.finish_bound
+        if now < self._finish_deadline:
+            return False
+        text = f"[{self.id}] end of input: stopping with "
+        if self.pending_input:
+            text += f"{_count(len(self.pending_input), 'line')} not sent and "
+        text += f"{_count(status.unreleased, 'item')} unreleased"
+        waiting = self.core.waiting_on()
+        if waiting:
+            verb = "has" if len(waiting) == 1 else "have"
+            text += f" ({', '.join(waiting)} {verb} not acknowledged)"
+        self.err.write(text + "\n")
+        self.err.flush()
+        return True
+
     def _command(self, text: str) -> None:
         """Interactive commands: ``/snapshot [VARIANT]``."""
         name, _, arg = text[1:].partition(" ")
         if name != "snapshot":
             self.out.write(f"[{self.id}] unknown command /{name} (try /snapshot [variant])\n")
             return
+        wanted = arg.strip()
+        if wanted and wanted not in {v.value for v in Variant}:
+            names = ", ".join(v.value for v in Variant)
+            self.out.write(f"[{self.id}] cannot snapshot: no variant {wanted!r} (try {names})\n")
+            return
         try:
-            variant = Variant(arg.strip()) if arg.strip() else DEFAULT_VARIANT[self.cfg.core.mode]
+            variant = Variant(wanted) if wanted else DEFAULT_VARIANT[self.cfg.core.mode]
             sid, outputs = self.core.snapshot(variant, time.monotonic())
         except ValueError as exc:
             self.out.write(f"[{self.id}] cannot snapshot: {exc}\n")
@@ -1005,6 +1078,28 @@ class NodeRuntime:
     def _idle(self) -> bool:
         """Nothing this node sent is still unreleased."""
         return self.core.idle()
+
+
+def _count(n: int, noun: str) -> str:
+    """``1 line``, ``6 lines``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _has_input(stream: TextIO | None) -> bool:
+    """Whether standard input can bring lines to multicast.
+
+    ``/dev/null`` (a service manager's default, or ``< /dev/null``) brings
+    none, and its end is no request to stop: such a node relays until it is
+    signalled. A pipe, a file or a terminal is read, and its end finishes the
+    node.
+    """
+    if stream is None or stream.closed:
+        return False
+    try:
+        mode = os.fstat(stream.fileno()).st_mode
+    except (OSError, ValueError):
+        return False
+    return not (stat.S_ISCHR(mode) and not os.isatty(stream.fileno()))
 
 
 def printable(body: bytes) -> str:

@@ -25,7 +25,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TypeVar
@@ -249,20 +249,27 @@ def stop(proc: Proc, grace: float) -> int:
 
 
 @contextlib.contextmanager
-def supervised(procs: Mapping[str, Proc]) -> Iterator[None]:
+def supervised(procs: Mapping[str, Proc]) -> Iterator[list[Callable[[], None]]]:
     """Forward Ctrl-C and SIGTERM to the nodes; on the way out, kill any straggler.
 
     The launchers start their nodes in sessions of their own so that a
     terminal's Ctrl-C reaches them only through us, once, as SIGTERM; and
-    whatever happens here, none is left running behind us.
+    whatever happens here, none is left running behind us. ``procs`` is read
+    when a signal comes, so nodes may be added to it inside the block.
+
+    Yields a list to which the caller may add callbacks, each called (in the
+    main thread, from the signal handler) after a signal was forwarded.
     """
+    on_signal: list[Callable[[], None]] = []
 
     def forward(signum: int, _frame: object) -> None:
         terminate(procs.values())
+        for callback in on_signal:
+            callback()
 
     old = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        yield
+        yield on_signal
     finally:
         for s, handler in old.items():
             signal.signal(s, handler)

@@ -2,7 +2,8 @@
 
 Instead of one carefully chosen fault mix, every run of a sweep draws its own
 cluster size, topology, channel mode, window, workload, message count, fault
-mix and snapshot plan, switching each feature on or off at random. Runs that
+mix and snapshot plan, switching each feature on or off at random (and, for
+reordering, on for every frame or for a drawn share of them). Runs that
 leave a feature out explore different interleavings than runs that pile every
 feature on, and together they find bugs that neither finds alone.
 
@@ -36,6 +37,8 @@ MIN_MESSAGES = 3
 MAX_LOSS = 0.3
 MAX_DUP = 0.1
 MAX_SNAPSHOTS = 5
+REORDER_SHARE = (0.05, 0.95)
+"""Range of the reorder probability of a run that reorders only some frames."""
 WORK_BUDGET = 10_000
 """Bound on a run's work, in frame hops (see :func:`work_per_turn`). At about
 0.1 ms per hop this keeps a run near a second at most, whatever its size."""
@@ -156,6 +159,14 @@ def messages_for(drawn: int, topology: str, nodes: int, workload: str) -> int:
     return max(MIN_MESSAGES, drawn * WORK_BUDGET // full)
 
 
+def reorder_rate(rng: random.Random) -> float:
+    """The reorder probability of a run that reorders: every frame half the
+    time, else a share of the frames drawn from :data:`REORDER_SHARE`."""
+    if rng.random() < 0.5:
+        return 1.0
+    return round(rng.uniform(*REORDER_SHARE), 2)
+
+
 def draw_run(matrix: Matrix, seed: int, index: int) -> SimParams:
     """Run ``index`` of the sweep with seed ``seed``: a whole scenario."""
     rng = random.Random(f"sweep:{seed}:{index}")
@@ -167,7 +178,7 @@ def draw_run(matrix: Matrix, seed: int, index: int) -> SimParams:
     messages = messages_for(rng.randint(*MESSAGES), topology, nodes, workload)
     loss = round(rng.uniform(0.0, MAX_LOSS), 2)
     dup = round(rng.uniform(0.01, MAX_DUP), 2) if rng.random() < 0.5 else 0.0
-    reorder = rng.random() < 0.5
+    reordering = rng.random() < 0.5
     partition = rng.random() < 0.5
     crash = rng.random() < 0.5
     snapshots = 0
@@ -177,6 +188,10 @@ def draw_run(matrix: Matrix, seed: int, index: int) -> SimParams:
         if snapshots:
             choices = [v.value for v in Variant if v.supports(channel)] + ["all"]
             variant = rng.choice(choices)
+    run_seed = rng.randrange(2**31)
+    # Drawn last, so every other setting is what it was when reordering was
+    # an on/off switch (and 1 is that switch's "on").
+    reorder = reorder_rate(rng) if reordering else 0.0
     return SimParams(
         nodes=nodes,
         messages=messages,
@@ -187,7 +202,7 @@ def draw_run(matrix: Matrix, seed: int, index: int) -> SimParams:
         channel=channel,
         partition=partition,
         crash=crash,
-        seed=rng.randrange(2**31),
+        seed=run_seed,
         workload=workload,
         snapshots=snapshots,
         variant=variant,
