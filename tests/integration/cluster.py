@@ -56,16 +56,12 @@ def events_of(run_dir: Path) -> list[dict[str, Any]]:
     return load_events(run_dir)
 
 
-class NodeProcess:
-    """A running `zmqcast node` whose stdout lines can be awaited."""
+class LineProcess:
+    """A running process whose stdout lines can be awaited and whose stdin takes lines."""
 
-    def __init__(
-        self, config: Path, node_id: str, run_dir: Path, flags: NodeFlags | None = None
-    ) -> None:
-        self.node_id = node_id
-        self.proc = spawn_node(
-            config, node_id, run_dir, flags, stdin=subprocess.PIPE, own_session=False
-        )
+    def __init__(self, proc: subprocess.Popen[bytes], name: str) -> None:
+        self.proc = proc
+        self.name = name
         self.lines: queue.Queue[str] = queue.Queue()
         self.output: list[str] = []
         threading.Thread(target=self._pump, daemon=True).start()
@@ -75,8 +71,8 @@ class NodeProcess:
         for raw in iter(self.proc.stdout.readline, b""):
             self.lines.put(raw.decode("utf-8", "replace"))
 
-    def say(self, text: str) -> None:
-        """Type one line on the node's stdin: it multicasts it."""
+    def type(self, text: str) -> None:
+        """Write one line on the process's stdin."""
         assert self.proc.stdin is not None
         self.proc.stdin.write(text.encode() + b"\n")
         self.proc.stdin.flush()
@@ -93,7 +89,7 @@ class NodeProcess:
             if needle in line:
                 return line
         raise AssertionError(
-            f"{self.node_id} never printed {needle!r}; output was:\n{''.join(self.output)}"
+            f"{self.name} never printed {needle!r}; output was:\n{''.join(self.output)}"
         )
 
     def wait_for_all(self, needles: list[str], timeout: float) -> None:
@@ -106,11 +102,26 @@ class NodeProcess:
                 line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
             except queue.Empty:
                 raise AssertionError(
-                    f"{self.node_id} never printed {sorted(missing)}; output was:\n"
+                    f"{self.name} never printed {sorted(missing)}; output was:\n"
                     + "".join(self.output)
                 ) from None
             self.output.append(line)
             missing = {n for n in missing if n not in line}
+
+
+class NodeProcess(LineProcess):
+    """A running `zmqcast node` whose stdout lines can be awaited."""
+
+    def __init__(
+        self, config: Path, node_id: str, run_dir: Path, flags: NodeFlags | None = None
+    ) -> None:
+        self.node_id = node_id
+        proc = spawn_node(config, node_id, run_dir, flags, stdin=subprocess.PIPE, own_session=False)
+        super().__init__(proc, node_id)
+
+    def say(self, text: str) -> None:
+        """Type one line on the node's stdin: it multicasts it."""
+        self.type(text)
 
     def stop(self) -> int:
         """SIGTERM, and the exit status of the graceful shutdown (SIGKILL after 15 s)."""

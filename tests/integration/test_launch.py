@@ -8,14 +8,19 @@ import re
 import signal
 import socket
 import subprocess
-import threading
-import time
 from pathlib import Path
 
 import orjson
 import pytest
 
-from tests.integration.cluster import events_of, launch_auto, wait_until, write_config, zmqcast_cmd
+from tests.integration.cluster import (
+    LineProcess,
+    events_of,
+    launch_auto,
+    wait_until,
+    write_config,
+    zmqcast_cmd,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = {"timeouts": {"rto": 0.05, "rto_max": 0.5, "heartbeat": 0.2, "suspect_after": 1.0}}
@@ -121,42 +126,17 @@ def test_verbose_shows_channel_events_in_the_seed_format(tmp_path: Path) -> None
     assert any(" - Sent: Hello everyone!" in line for line in lines)
 
 
-class Launcher:
+class Launcher(LineProcess):
     """An interactive `zmqcast launch` whose output lines can be awaited."""
 
     def __init__(self, config: Path, run_dir: Path) -> None:
-        self.proc = subprocess.Popen(
+        proc = subprocess.Popen(
             zmqcast_cmd("launch", str(config), "--run-dir", str(run_dir)),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        threading.Thread(target=self._pump, daemon=True).start()
-
-    def _pump(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in iter(self.proc.stdout.readline, b""):
-            self.lines.put(raw.decode("utf-8", "replace"))
-
-    def type(self, text: str) -> None:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(text.encode() + b"\n")
-        self.proc.stdin.flush()
-
-    def wait_for(self, needle: str, timeout: float) -> str:
-        """The first output line from now on that contains ``needle``."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                break
-            self.output.append(line)
-            if needle in line:
-                return line
-        raise AssertionError(f"never printed {needle!r}; output was:\n{''.join(self.output)}")
+        super().__init__(proc, "launch")
 
     def rest(self, timeout: float) -> str:
         """Wait for the launcher to exit; everything it printed."""

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from tests.unit.test_channel import Recorder
 from zmqcast.core.config import ChannelMode, CoreConfig
-from zmqcast.core.frames import Ack, Data, Frame, Heartbeat, Item, Meta
+from zmqcast.core.frames import Ack, Data, Heartbeat, Item, Meta
 from zmqcast.core.node import NodeCore
 from zmqcast.core.range_report import RangeReport
 from zmqcast.core.receiver import ReceiveChannel
@@ -44,26 +45,8 @@ def test_timed_out_holdback_delivery_ticks_past_an_app_send_before_it() -> None:
     assert [d.lamport for d in released.deliveries] == [send_at + 1]
 
 
-class _Collect:
-    """A recorder that keeps what a channel endpoint emits."""
-
-    def __init__(self) -> None:
-        self.frames: list[Frame] = []
-        self.events: list[tuple[str, dict[str, Any]]] = []
-
-    def frame(self, frame: Frame) -> None:
-        self.frames.append(frame)
-
-    def event(self, kind: str, fields: dict[str, Any]) -> None:
-        self.events.append((kind, fields))
-
-    def take(self) -> list[Frame]:
-        frames, self.frames = self.frames, []
-        return frames
-
-
-def _connected_pair(cfg: CoreConfig) -> tuple[SendChannel, ReceiveChannel, _Collect]:
-    out = _Collect()
+def _connected_pair(cfg: CoreConfig) -> tuple[SendChannel, ReceiveChannel, Recorder]:
+    out = Recorder()
     sender = SendChannel("A", "B", 1, cfg, 0.0)
     receiver = ReceiveChannel("A", "B", 1, cfg)
     sender.tick(0.0, out)
