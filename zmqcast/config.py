@@ -7,6 +7,7 @@ one line and exit 2 instead of a traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -295,6 +296,31 @@ def _parse_links(raw: Any, ids: list[str]) -> Topology:
     if len(ids) > 1 and not strongly_connected(links):
         raise ConfigError("links", "the topology is not strongly connected")
     return links
+
+
+def parse_fault_update(
+    args: Mapping[str, Any], ids: list[str], current: FaultConfig
+) -> FaultConfig:
+    """``current`` with the rates and ``links`` that ``args`` sets, validated as in a config.
+
+    The admin lane's ``faults`` request takes the same fields, ranges and
+    per-link overrides as a config's ``faults`` block; a bad one raises
+    :class:`ConfigError` naming it.
+    """
+    rates: dict[str, float] = {
+        k: _probability(args[k], k) if k in args else getattr(current, k) for k in FAULT_KINDS
+    }
+    links = current.links
+    if "links" in args:
+        links = _parse_faults({"links": args["links"]}, ids).links
+    return dataclasses.replace(
+        current,
+        loss=rates["loss"],
+        dup=rates["dup"],
+        delay=rates["delay"],
+        reorder=rates["reorder"],
+        links=links,
+    )
 
 
 def _parse_faults(raw: Any, ids: list[str]) -> FaultConfig:

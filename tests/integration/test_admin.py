@@ -202,6 +202,16 @@ def test_malformed_admin_requests_get_errors_and_the_node_keeps_serving(tmp_path
             orjson.dumps({"v": 1, "k": "admin", "id": 2, "op": "faults", "loss": 7}),
             orjson.dumps({"v": 1, "k": "admin", "id": 3, "op": "workload", "run": "yes"}),
             orjson.dumps({"v": 1, "k": "admin", "id": 4, "op": "snapshot", "variant": "nope"}),
+            orjson.dumps({"v": 1, "k": "admin", "id": 5, "op": "faults", "dup": 1.0}),
+            orjson.dumps({"v": 1, "k": "admin", "id": 6, "op": "faults", "links": "x"}),
+            orjson.dumps({"v": 1, "k": "admin", "id": 7, "op": "faults", "links": [1, 2]}),
+            orjson.dumps(
+                {"v": 1, "k": "admin", "id": 8, "op": "faults", "links": {"X>Y": {"loss": 0.5}}}
+            ),
+            orjson.dumps(
+                {"v": 1, "k": "admin", "id": 9, "op": "faults", "links": {"P1>P2": {"loss": 2.0}}}
+            ),
+            orjson.dumps({"v": 1, "k": "admin", "id": 10, "op": "faults", "blocked": ["P9"]}),
         ]
         errors = []
         for request in bad:
@@ -215,6 +225,12 @@ def test_malformed_admin_requests_get_errors_and_the_node_keeps_serving(tmp_path
         assert "not JSON" in errors[0] and "field op" in errors[1]
         assert "field loss" in errors[2] and "field run" in errors[3]
         assert "nope" in errors[4]
+        # Fault settings are validated as a config's faults block is.
+        assert "field dup: must be in [0, 1)" in errors[5]
+        assert "field faults.links" in errors[6] and "field faults.links" in errors[7]
+        assert "faults.links.X>Y" in errors[8]
+        assert "faults.links.P1>P2.loss" in errors[9]
+        assert "not nodes of the config: P9" in errors[10]
         # Still serving, and the bad fault settings were not applied.
         status = _status(config, "P1")
         assert status["workload"] is True and status["blocked"] == []

@@ -26,7 +26,7 @@ from typing import IO, Any, BinaryIO, TextIO
 import orjson
 
 from zmqcast.check.trace import LOG_FAILED
-from zmqcast.config import FAULT_KINDS, ClusterConfig
+from zmqcast.config import FAULT_KINDS, ClusterConfig, ConfigError, parse_fault_update
 from zmqcast.core.bank import OPENING_BALANCE, Bank
 from zmqcast.core.config import ChannelMode
 from zmqcast.core.events import Delivery, Event, EventKind, Outputs, SnapshotFile
@@ -999,24 +999,19 @@ class NodeRuntime:
             self.transport.reply(ident, encode_reply(rid, True, fields))
 
     def _set_faults(self, args: dict[str, Any]) -> dict[str, Any]:
-        rates: dict[str, float] = {}
-        for name in FAULT_KINDS:
-            value = args.get(name, getattr(self.faults.config, name))
-            if type(value) not in (int, float) or not 0 <= value <= 1:
-                raise AdminError(f"field {name}: must be a probability in [0, 1]")
-            rates[name] = float(value)
+        try:
+            config = parse_fault_update(args, list(self.cfg.ids), self.faults.config)
+        except ConfigError as exc:
+            raise AdminError(f"field {exc.field}: {exc.message}") from None
+        rates = {name: float(getattr(config, name)) for name in FAULT_KINDS}
         blocked = args.get("blocked", sorted(self.faults.blocked))
         if type(blocked) is not list or not all(type(b) is str for b in blocked):
             raise AdminError("field blocked: must be a list of node ids")
-        config = dataclasses.replace(
-            self.faults.config,
-            loss=rates["loss"],
-            dup=rates["dup"],
-            delay=rates["delay"],
-            reorder=rates["reorder"],
-        )
-        if args.get("links") == {}:
-            config = dataclasses.replace(config, links={})
+        unknown = set(blocked) - set(self.cfg.ids)
+        if unknown:
+            raise AdminError(
+                f"field blocked: not nodes of the config: {', '.join(sorted(unknown))}"
+            )
         self.faults.update(config, set(blocked))
         fields = {**rates, "blocked": sorted(blocked)}
         self._log_events(
