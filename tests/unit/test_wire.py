@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
+from pathlib import Path
 from typing import Any, cast
 
 import orjson
@@ -487,3 +489,14 @@ def test_frame_error_is_a_value_error_and_pickles() -> None:
         assert str(clone) == str(exc)
     else:
         pytest.fail("decode accepted invalid JSON")
+
+
+def test_readme_lists_every_reason_the_decoder_gives() -> None:
+    """README is the spec: a reason the code gives but README does not name is a bug."""
+    root = Path(__file__).resolve().parents[2]
+    source = (root / "zmqcast" / "wire.py").read_text(encoding="utf-8")
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    reasons = set(re.findall(r'FrameError\(\s*"([a-z:_.]+)"', source))
+    assert {"json", "header", "parts", "field:items"} <= reasons
+    missing = sorted(r for r in reasons if f"`{r}`" not in readme)
+    assert missing == []
