@@ -9,7 +9,7 @@ import orjson
 import pytest
 import zmq
 
-from tests.integration.cluster import NodeProcess, write_config
+from tests.integration.cluster import NodeProcess, wait_until, write_config
 from zmqcast.cli.check import load_events
 
 
@@ -88,3 +88,44 @@ def test_node_survives_ten_thousand_garbage_frames(tmp_path: Path) -> None:
     bad = [e for e in events if e["node"] == "P1" and e["kind"] == "bad_frame"]
     assert bad, "malformed frames must be counted and logged"
     assert len(bad) < 200, "logging is rate-limited per link, not one line per frame"
+
+
+@pytest.mark.timeout(90)
+def test_well_formed_frames_from_strangers_or_for_others_are_counted(tmp_path: Path) -> None:
+    """Nothing is dropped silently: a stranger's frame and a misaddressed one are bad frames."""
+    config = write_config(tmp_path / "c.json", 3, links="line")  # P1 - P2 - P3
+    ports = [n["port"] for n in orjson.loads(config.read_bytes())["nodes"]]
+    run_dir = tmp_path / "run"
+    p1 = NodeProcess(config, "P1", run_dir)
+    try:
+        ctx = zmq.Context()
+        sent = []
+        for identity, header in (
+            # X9 is in no config; P3 is a member, but no neighbour of P1.
+            (b"X9", {"v": 2, "k": "hb", "src": "X9", "dst": "P1", "inc": 1, "dinc": 0, "next": 1}),
+            (b"P3", {"v": 2, "k": "hb", "src": "P3", "dst": "P1", "inc": 1, "dinc": 0, "next": 1}),
+            # From a neighbour's identity, but addressed to another node.
+            (b"P2", {"v": 2, "k": "hb", "src": "P2", "dst": "P3", "inc": 1, "dinc": 0, "next": 1}),
+        ):
+            sock = ctx.socket(zmq.DEALER)
+            sock.setsockopt(zmq.IDENTITY, identity)
+            sock.setsockopt(zmq.LINGER, 2000)
+            sock.connect(f"tcp://127.0.0.1:{ports[0]}")
+            sock.send(orjson.dumps(header))
+            sent.append(sock)
+        for sock in sent:
+            sock.close()
+        ctx.term()
+
+        def reasons() -> set[tuple[str, str]]:
+            return {
+                (e["link"], e["reason"])
+                for e in load_events(run_dir)
+                if e["node"] == "P1" and e["kind"] == "bad_frame"
+            }
+
+        want = {("router:X9", "stranger"), ("router:P3", "stranger"), ("router:P2", "field:dst")}
+        wait_until(lambda: want <= reasons(), 30, "P1 to log the three frames as bad")
+        assert p1.proc.poll() is None
+    finally:
+        assert p1.stop() == 0

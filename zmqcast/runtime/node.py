@@ -391,6 +391,9 @@ class NodeRuntime:
             cfg.faults, node_id, random.Random(f"{cfg.faults.seed}:{node_id}:{self.inc}")
         )
         self.bad = BadFrames()
+        self._peers = frozenset(out_peers) | frozenset(in_neighbours(cfg.links)[node_id])
+        """Who may send us frames: a well-formed frame from anyone else is counted
+        and dropped like a malformed one."""
         self.stopping = False
         self.pending_input: list[bytes] = []
         self._partial_line = b""
@@ -746,7 +749,12 @@ class NodeRuntime:
             if not self.faults.admit(link):
                 continue
             try:
-                frames.append(decode_from(link, parts, self.cfg.max_frame_bytes))
+                frame = decode_from(link, parts, self.cfg.max_frame_bytes)
+                if frame.dst != self.id:
+                    raise FrameError("field:dst", f"addressed to {frame.dst!r}, not to us")
+                if frame.src not in self._peers:
+                    raise FrameError("stranger", f"{frame.src!r} is no neighbour of ours")
+                frames.append(frame)
             except FrameError as exc:
                 report = self.bad.note(link, exc.reason, now)
                 if report is not None:
