@@ -84,6 +84,12 @@ def test_a_cluster_under_the_nemesis_keeps_every_invariant(
         assert f"{kind} " in faults, faults
     complete = list((run_dir / "snapshots").glob("*/global.json"))
     assert complete, "no snapshot completed under the nemesis"
+    # `zmqcast check` on the same run agrees with the harness, aborted snapshots included.
+    checked_later = subprocess.run(
+        zmqcast_cmd("check", str(run_dir)), capture_output=True, text=True, check=False
+    )
+    assert checked_later.returncode == 0, checked_later.stdout + checked_later.stderr
+    assert "VIOLATED" not in checked_later.stdout
 
 
 @pytest.mark.timeout(180)

@@ -303,7 +303,7 @@ def test_conservation_counts_the_first_incarnation_opening_only() -> None:
     assert v.result(CONSERVATION).held, v.line()
 
 
-def test_an_aborted_snapshot_is_reported_and_not_ok() -> None:
+def test_an_aborted_snapshot_is_reported_not_ok_and_not_a_failure() -> None:
     run = Run("P1", "P2").open(100, "P1", "P2")
     run.start("P1")
     run.cut("P1", 100)
@@ -314,7 +314,8 @@ def test_an_aborted_snapshot_is_reported_and_not_ok() -> None:
     assert v.abort_reason == "timeout"
     assert not v.complete
     assert not v.ok
-    assert not snapshot_results_ok([v])
+    # Reported, not failed: the simulator, stress and check agree.
+    assert snapshot_results_ok([v])
     assert v.line() == f"{SID}  {CL}  -  aborted (timeout)"
     # The record that was written is still checked against the log.
     assert v.result(STATES).checked == 1
