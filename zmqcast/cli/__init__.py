@@ -16,6 +16,7 @@ from zmqcast.cli.node import launch, node
 from zmqcast.cli.options import bare_reorder
 from zmqcast.cli.sim import sim
 from zmqcast.cli.snapshot import snapshot
+from zmqcast.cli.status import status
 from zmqcast.cli.stress import stress
 from zmqcast.cli.sweep import sweep
 
@@ -33,6 +34,7 @@ app.command()(launch)
 app.command()(check)
 app.command()(bank)
 app.command()(snapshot)
+app.command()(status)
 app.command()(stress)
 app.command()(bench)
 app.add_typer(config_app)

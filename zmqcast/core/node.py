@@ -229,6 +229,10 @@ class NodeCore:
             and not any(s.unreleased for s in self.ctl_senders.values())
         )
 
+    def suspects(self) -> list[str]:
+        """The peers this node currently suspects (silent past ``suspect_after``)."""
+        return sorted(p for p, suspected in self.detector.suspected.items() if suspected)
+
     def waiting_on(self) -> list[str]:
         """The out-neighbours holding items of ours that they have not released."""
         return [p for p, s in self.senders.items() if s.unreleased]

@@ -1055,6 +1055,7 @@ class NodeRuntime:
             "workload": self.workload_on,
             "balance": self.bank.balance if self.bank is not None else None,
             "blocked": sorted(self.faults.blocked),
+            "suspects": self.core.suspects(),
         }
 
     # ------------------------------------------------------------- auto mode
