@@ -8,6 +8,7 @@ one line and exit 2 instead of a traceback.
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -37,11 +38,29 @@ class NodeAddress:
     id: str
     host: str
     port: int
+    bind: str | None = None
+    """Where the node listens, if not ``host`` (``0.0.0.0`` behind NAT or in a
+    container); peers still connect to ``host``."""
 
     @property
     def endpoint(self) -> str:
-        """The ZeroMQ TCP endpoint of the node's ROUTER socket."""
-        return f"tcp://{self.host}:{self.port}"
+        """The ZeroMQ TCP endpoint peers connect to: ``host:port``."""
+        return tcp_endpoint(self.host, self.port)
+
+    @property
+    def bind_endpoint(self) -> str:
+        """The ZeroMQ TCP endpoint the node's ROUTER binds: ``bind:port``."""
+        return tcp_endpoint(self.bind or self.host, self.port)
+
+    @property
+    def ipv6(self) -> bool:
+        """True if either address is an IPv6 literal (the sockets then need ``IPV6``)."""
+        return ":" in self.host or ":" in (self.bind or "")
+
+
+def tcp_endpoint(host: str, port: int) -> str:
+    """``tcp://host:port``, with an IPv6 literal in brackets."""
+    return f"tcp://[{host}]:{port}" if ":" in host else f"tcp://{host}:{port}"
 
 
 FAULT_KINDS = ("loss", "dup", "delay", "reorder")
@@ -101,6 +120,11 @@ class ClusterConfig:
     core: CoreConfig
     faults: FaultConfig
     max_frame_bytes: int
+
+    @property
+    def ipv6(self) -> bool:
+        """True if any node's address is IPv6: every socket then enables ``IPV6``."""
+        return any(n.ipv6 for n in self.nodes)
 
     def node(self, node_id: str) -> NodeAddress:
         for n in self.nodes:
@@ -233,6 +257,20 @@ def _probability(value: Any, field: str) -> float:
     return p
 
 
+def _check_address(value: str, field: str) -> None:
+    """A host name, an IPv4 address, or an IPv6 literal (no brackets, no zone)."""
+    if ":" in value:
+        if "%" in value:
+            raise ConfigError(field, f"IPv6 zone ids are not supported: {value!r}")
+        try:
+            ipaddress.IPv6Address(value)
+        except ValueError:
+            message = f"not an IPv6 address: {value!r} (write it without brackets)"
+            raise ConfigError(field, message) from None
+    elif value.startswith("[") or "/" in value:
+        raise ConfigError(field, f"must be a host name or address, got {value!r}")
+
+
 def _parse_nodes(raw: Any) -> list[NodeAddress]:
     if not isinstance(raw, list) or not raw:
         raise ConfigError("nodes", "must be a non-empty list")
@@ -245,7 +283,7 @@ def _parse_nodes(raw: Any) -> list[NodeAddress]:
         where = f"nodes[{i}]"
         if not isinstance(entry, dict):
             raise ConfigError(where, "must be an object with id, host and port")
-        _no_unknown(entry, f"{where}.", {"id", "host", "port"})
+        _no_unknown(entry, f"{where}.", {"id", "host", "port", "bind"})
         node_id = entry.get("id")
         if not isinstance(node_id, str) or not 1 <= len(node_id) <= MAX_NODE_ID:
             raise ConfigError(f"{where}.id", f"must be a string of 1 to {MAX_NODE_ID} characters")
@@ -256,6 +294,12 @@ def _parse_nodes(raw: Any) -> list[NodeAddress]:
         host = entry.get("host")
         if not isinstance(host, str) or not host or any(c.isspace() for c in host):
             raise ConfigError(f"{where}.host", f"must be a host name or address, got {host!r}")
+        _check_address(host, f"{where}.host")
+        bind = entry.get("bind")
+        if bind is not None:
+            if not isinstance(bind, str) or not bind or any(c.isspace() for c in bind):
+                raise ConfigError(f"{where}.bind", f"must be an address to listen on, got {bind!r}")
+            _check_address(bind, f"{where}.bind")
         port = _int(entry.get("port"), f"{where}.port", 1, 65535)
         if (host, port) in seen_addrs:
             raise ConfigError(
@@ -264,7 +308,7 @@ def _parse_nodes(raw: Any) -> list[NodeAddress]:
             )
         seen_ids.add(node_id)
         seen_addrs[(host, port)] = node_id
-        nodes.append(NodeAddress(node_id, host, port))
+        nodes.append(NodeAddress(node_id, host, port, bind))
     return nodes
 
 

@@ -153,7 +153,7 @@ class Node:
             )
         except zmq.ZMQError as exc:
             self._cleanup()
-            endpoint = cfg.node(node_id).endpoint
+            endpoint = cfg.node(node_id).bind_endpoint
             raise OSError(f"node {node_id}: cannot bind {endpoint}: {exc.strerror}") from None
         except BaseException:
             self._cleanup()

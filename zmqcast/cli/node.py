@@ -165,7 +165,7 @@ def node(
     except zmq.ZMQError as exc:
         # pyzmq appends the address to a bind error's strerror; it is named already.
         why = exc.strerror if exc.errno is None else zmq.strerror(exc.errno)
-        fail(f"--id {node_id}", f"cannot use {me.endpoint}: {why}")
+        fail(f"--id {node_id}", f"cannot use {me.bind_endpoint}: {why}")
     except OSError as exc:
         fail("--run-dir", f"cannot write the event log: {exc.strerror or exc}")
     except IncarnationError as exc:

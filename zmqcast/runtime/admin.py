@@ -91,6 +91,8 @@ class AdminClient:
         ident = f"{ADMIN_PREFIX}{os.getpid()}-{id(self):x}"
         self.sock.setsockopt(zmq.IDENTITY, ident.encode())
         self.sock.setsockopt(zmq.LINGER, 0)
+        if endpoint.startswith("tcp://["):  # an IPv6 literal
+            self.sock.setsockopt(zmq.IPV6, 1)
         if immediate:
             self.sock.setsockopt(zmq.IMMEDIATE, 1)
             self.sock.setsockopt(zmq.RECONNECT_IVL, 50)

@@ -364,8 +364,9 @@ class NodeRuntime:
             core_cfg = dataclasses.replace(core_cfg, sender_log=True)
         self.transport = Transport(
             node_id,
-            me.endpoint,
+            me.bind_endpoint,
             {p: cfg.node(p).endpoint for p in out_peers},
+            ipv6=cfg.ipv6,
         )
         self.core = NodeCore(
             node_id,

@@ -57,15 +57,19 @@ class Transport:
         bind: str,
         peers: Mapping[str, str],
         ctx: zmq.Context[zmq.Socket[bytes]] | None = None,
+        *,
+        ipv6: bool = False,
     ) -> None:
-        """``peers`` maps each out-neighbour's id to its ROUTER endpoint."""
+        """``peers`` maps each out-neighbour's id to its ROUTER endpoint;
+        ``ipv6`` lets the sockets use IPv6 addresses (libzmq's ``IPV6``)."""
+        self._ipv6 = ipv6
         self._owns_ctx = ctx is None
         self.ctx = ctx or zmq.Context()
         self.node_id = node_id
         self.dealers: dict[str, zmq.Socket[bytes]] = {}
         self.router = self.ctx.socket(zmq.ROUTER)
         try:
-            self._configure(self.router)
+            self._configure(self.router, ipv6)
             # A reconnecting peer takes its identity over from a connection we
             # still believe open (half-open after a network cut); without this
             # its frames would sit unread on an anonymous pipe.
@@ -76,7 +80,7 @@ class Transport:
                 self.dealers[peer] = dealer
                 dealer.setsockopt(zmq.IDENTITY, node_id.encode())
                 dealer.setsockopt(zmq.IMMEDIATE, 1)
-                self._configure(dealer)
+                self._configure(dealer, ipv6)
                 dealer.connect(endpoint)
         except zmq.ZMQError:
             # An unclosed socket would make the context hang when collected.
@@ -90,7 +94,9 @@ class Transport:
         self.unroutable = 0
 
     @staticmethod
-    def _configure(sock: zmq.Socket[bytes]) -> None:
+    def _configure(sock: zmq.Socket[bytes], ipv6: bool) -> None:
+        if ipv6:
+            sock.setsockopt(zmq.IPV6, 1)
         # A connect begun while the network is cut would otherwise wait out
         # the kernel's SYN backoff (seconds to minutes) after the cut heals.
         sock.setsockopt(zmq.CONNECT_TIMEOUT, CONNECT_TIMEOUT_MS)
