@@ -12,6 +12,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from typer.testing import CliRunner
 
 from tests.integration.cluster import (
     LineProcess,
@@ -21,6 +22,7 @@ from tests.integration.cluster import (
     write_config,
     zmqcast_cmd,
 )
+from zmqcast.cli import app
 
 REPO = Path(__file__).resolve().parents[2]
 FAST = {"timeouts": {"rto": 0.05, "rto_max": 0.5, "heartbeat": 0.2, "suspect_after": 1.0}}
@@ -241,3 +243,23 @@ def test_end_of_input_finishes_every_launched_node(tmp_path: Path) -> None:
     stops = {e["node"]: e["reason"] for e in events if e["kind"] == "stop"}
     assert stops == {"P1": "done", "P2": "done", "P3": "done"}
     assert processes_mentioning(str(config)) == []
+
+
+@pytest.mark.timeout(120)
+def test_launch_takes_the_config_as_an_argument_or_as_config_like_every_command(
+    tmp_path: Path,
+) -> None:
+    config = write_config(tmp_path / "c.json", 3, **FAST)
+    done = subprocess.run(
+        zmqcast_cmd("launch", "--config", str(config), "--auto", "--run-dir", str(tmp_path / "r")),
+        capture_output=True,
+        text=True,
+        timeout=100,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Delivered: Final message from P3" in done.stdout
+    both = CliRunner().invoke(app, ["launch", str(config), "--config", str(config)])
+    assert both.exit_code == 2 and "give the config once" in both.output
+    neither = CliRunner().invoke(app, ["launch", "--auto"])
+    assert neither.exit_code == 2 and "--config: missing" in neither.output

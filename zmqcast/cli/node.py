@@ -244,7 +244,15 @@ def _stdin_lines() -> Iterator[bytes]:
 
 
 def launch(
-    config: Annotated[Path, typer.Argument(help="Cluster config (JSON).")],
+    config_path: Annotated[
+        Path | None,
+        typer.Argument(
+            metavar="CONFIG", help="Cluster config (JSON); or give it as --config."
+        ),
+    ] = None,
+    config_option: Annotated[
+        Path | None, typer.Option("--config", help="Cluster config (JSON), as on every command.")
+    ] = None,
     auto: Annotated[
         bool, typer.Option("--auto", help="Every node runs the seed's script.")
     ] = False,
@@ -271,6 +279,11 @@ def launch(
     and exits. A node that fails to start, or any failed node of an
     ``--auto`` run, stops the launch.
     """
+    if config_path is not None and config_option is not None:
+        fail("--config", "give the config once: as an argument or as --config")
+    config = config_path if config_path is not None else config_option
+    if config is None:
+        fail("--config", "missing: name the cluster config (zmqcast launch --config C)")
     cfg = _with_faults(_load(config), loss, dup, delay, reorder, seed)
     if bank:
         bank_plan(cfg, rate, LAUNCH_BANK_SECONDS, 0, "")
