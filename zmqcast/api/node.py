@@ -96,7 +96,8 @@ class _Waiting:
 
     body: bytes
     dst: str | None
-    future: Future[MessageId | None]
+    future: Future[Any]
+    """Resolved with the multicast's :class:`MessageId`, or None for a send."""
     deadline: float
 
 
@@ -133,7 +134,7 @@ class Node:
         self._tmp = (
             tempfile.TemporaryDirectory(prefix=f"zmqcast-{node_id}-") if run_dir is None else None
         )
-        self.run_dir = Path(self._tmp.name if self._tmp is not None else run_dir)  # type: ignore[arg-type]
+        self.run_dir = Path(self._tmp.name) if self._tmp is not None else Path(str(run_dir))
         self._messages: queue.SimpleQueue[Message] = queue.SimpleQueue()
         self._sink: Sink = _sink if _sink is not None else self._messages.put
         self._errors = io.StringIO()
@@ -267,10 +268,10 @@ class Node:
         """Like :meth:`multicast`, but returns at once with a future of its id."""
         body = self._body(payload)
         deadline = self._deadline(timeout)
-        future: Future[MessageId | None] = Future()
+        future: Future[MessageId] = Future()
         self._check_open()
         self._runtime.submit(lambda: self._waiting.append(_Waiting(body, None, future, deadline)))
-        return future  # type: ignore[return-value]  # a multicast's result is its id
+        return future
 
     def send_future(
         self, dst: str, payload: bytes, *, timeout: float | None = None
@@ -282,10 +283,10 @@ class Node:
             raise ValueError(f"dst: {dst!r} is not an out-neighbour of {self.id} (they are: {out})")
         body = self._body(payload)
         deadline = self._deadline(timeout)
-        future: Future[MessageId | None] = Future()
+        future: Future[None] = Future()
         self._check_open()
         self._runtime.submit(lambda: self._waiting.append(_Waiting(body, dst, future, deadline)))
-        return future  # type: ignore[return-value]
+        return future
 
     def snapshot_future(self, variant: str | Variant | None = None) -> Future[Snapshot]:
         """Like :meth:`snapshot`, but returns at once with a future of the snapshot."""
