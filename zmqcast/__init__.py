@@ -12,6 +12,7 @@ from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from zmqcast.api import (
+    Application,
     AsyncNode,
     Backpressure,
     Message,
@@ -19,10 +20,12 @@ from zmqcast.api import (
     Node,
     NodeClosed,
     NodeRecord,
+    NodeStart,
     NodeStatus,
     RecordedMessage,
     Snapshot,
     SnapshotAborted,
+    Transaction,
     as_config,
 )
 from zmqcast.config import ClusterConfig, ConfigError
@@ -43,6 +46,7 @@ def load_config(config: Mapping[str, Any] | str | os.PathLike[str]) -> ClusterCo
 
 
 __all__ = [
+    "Application",
     "AsyncNode",
     "Backpressure",
     "ClusterConfig",
@@ -52,10 +56,12 @@ __all__ = [
     "Node",
     "NodeClosed",
     "NodeRecord",
+    "NodeStart",
     "NodeStatus",
     "RecordedMessage",
     "Snapshot",
     "SnapshotAborted",
+    "Transaction",
     "__version__",
     "load_config",
 ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from typing import Any
 import orjson
 
 from zmqcast.core.config import ChannelMode, CoreConfig
+from zmqcast.security.keys import KeyFileError, check_z85_key, read_public_key
 from zmqcast.topology import SHAPES, Topology, build, strongly_connected
 
 MAX_NODES = 64
@@ -113,6 +115,68 @@ class FaultConfig:
         return any(rates)
 
 
+ADMIN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+"""An admin key's name: the admin client is known to nodes as ``~NAME``."""
+NODE_ID_SLOT = "{id}"
+"""Stands for the node's id in ``security.secret_key``."""
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityConfig:
+    """CURVE keys of a secure cluster (config ``security``; README, "Security").
+
+    Every public key is loaded when the config is, so a node knows every
+    member's and admin's key before it opens a socket. Paths are absolute.
+    """
+
+    members: Mapping[str, bytes]
+    """Node id -> its public key (Z85)."""
+    admins: Mapping[str, bytes] = field(default_factory=dict)
+    """Admin name -> its public key (Z85). Admin clients are known as ``~NAME``."""
+    secret_key: str | None = None
+    """Path of a node's secret key file, with ``{id}`` standing for the node's id."""
+    admin_secret_key: Path | None = None
+    """The secret key file tools (``zmqcast status``, ``snapshot``, ``stress``) use."""
+    secret_key_field: str = "security.secret_key"
+    """What to name in an error about ``secret_key``: the field, or the flag that set it."""
+
+    def secret_key_path(self, node_id: str) -> Path | None:
+        """Where node ``node_id`` reads its secret key, per the config (None if unset)."""
+        if self.secret_key is None:
+            return None
+        return Path(self.secret_key.replace(NODE_ID_SLOT, node_id))
+
+    def to_json(self) -> dict[str, Any]:
+        """The block as config JSON, with keys inline and paths absolute.
+
+        Written into a derived config (the stress harness's ``RUN_DIR/config.json``),
+        it means the same wherever that file lies.
+        """
+        out: dict[str, Any] = {
+            "public_keys": {n: k.decode() for n, k in self.members.items()},
+            "admin_keys": {n: k.decode() for n, k in self.admins.items()},
+        }
+        if self.secret_key is not None:
+            out["secret_key"] = self.secret_key
+        if self.admin_secret_key is not None:
+            out["admin_secret_key"] = str(self.admin_secret_key)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class AdminPolicy:
+    """Who may use the admin lane (config ``admin``; README, "The admin lane's policy").
+
+    Without ``security``, admin requests are taken from loopback peers only,
+    unless ``remote``; with it, from admin keys alone, wherever they connect
+    from. ``faults`` and ``workload`` requests from a peer that is not on
+    loopback are refused unless ``remote_fault_control``.
+    """
+
+    remote: bool = False
+    remote_fault_control: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class ClusterConfig:
     nodes: tuple[NodeAddress, ...]
@@ -120,6 +184,9 @@ class ClusterConfig:
     core: CoreConfig
     faults: FaultConfig
     max_frame_bytes: int
+    security: SecurityConfig | None = None
+    """CURVE encryption and authentication; None: plain mode (no keys)."""
+    admin: AdminPolicy = field(default_factory=AdminPolicy)
 
     @property
     def ipv6(self) -> bool:
@@ -138,7 +205,11 @@ class ClusterConfig:
 
 
 def load_config(path: Path) -> ClusterConfig:
-    """Read and validate the config at ``path``."""
+    """Read and validate the config at ``path``.
+
+    Relative paths in its ``security`` block are taken from the config
+    file's directory.
+    """
     try:
         raw = path.read_bytes()
     except OSError as exc:
@@ -147,17 +218,32 @@ def load_config(path: Path) -> ClusterConfig:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ConfigError(str(path), f"invalid JSON: {exc}") from None
-    return parse_config(data)
+    return parse_config(data, base_dir=path.absolute().parent)
 
 
-def parse_config(data: Any) -> ClusterConfig:
-    """Validate an already-decoded config object."""
+def parse_config(data: Any, *, base_dir: Path | None = None) -> ClusterConfig:
+    """Validate an already-decoded config object.
+
+    ``base_dir`` is where relative paths of the ``security`` block start
+    (the config file's directory); the working directory by default.
+    """
     if not isinstance(data, dict):
         raise ConfigError("(top level)", "must be a JSON object")
     _no_unknown(
         data,
         "",
-        {"nodes", "links", "channel", "window", "timeouts", "faults", "max_frame_bytes", "trace"},
+        {
+            "nodes",
+            "links",
+            "channel",
+            "window",
+            "timeouts",
+            "faults",
+            "max_frame_bytes",
+            "trace",
+            "security",
+            "admin",
+        },
     )
     nodes = _parse_nodes(data.get("nodes"))
     ids = [n.id for n in nodes]
@@ -198,7 +284,11 @@ def parse_config(data: Any) -> ClusterConfig:
     except ValueError as exc:
         raise ConfigError("timeouts", str(exc)) from None
     faults = _parse_faults(data.get("faults", {}), ids)
-    return ClusterConfig(tuple(nodes), links, core, faults, max_frame)
+    security = None
+    if "security" in data:
+        security = _parse_security(data["security"], ids, base_dir or Path.cwd())
+    admin = _parse_admin(data.get("admin", {}))
+    return ClusterConfig(tuple(nodes), links, core, faults, max_frame, security, admin)
 
 
 TRACE_LEVELS = ("full", "lean")
@@ -392,3 +482,101 @@ def _parse_faults(raw: Any, ids: list[str]) -> FaultConfig:
         seed=_int(raw.get("seed", 0), "faults.seed", 0, (1 << 63) - 1),
         links=links,
     )
+
+
+def _parse_admin(raw: Any) -> AdminPolicy:
+    if not isinstance(raw, dict):
+        raise ConfigError("admin", "must be an object")
+    _no_unknown(raw, "admin.", {"remote", "remote_fault_control"})
+    flags: dict[str, bool] = {}
+    for name in ("remote", "remote_fault_control"):
+        value = raw.get(name, False)
+        if type(value) is not bool:
+            raise ConfigError(f"admin.{name}", f"must be true or false, got {value!r}")
+        flags[name] = value
+    return AdminPolicy(**flags)
+
+
+def _parse_security(raw: Any, ids: list[str], base: Path) -> SecurityConfig:
+    if not isinstance(raw, dict):
+        raise ConfigError("security", "must be an object")
+    _no_unknown(raw, "security.", {"public_keys", "admin_keys", "secret_key", "admin_secret_key"})
+    if "public_keys" not in raw:
+        raise ConfigError(
+            "security.public_keys",
+            "required: a directory of NODE.key files, or an object of node id -> Z85 key",
+        )
+    members = _parse_keys(raw["public_keys"], "security.public_keys", base, ids)
+    admins = _parse_keys(raw.get("admin_keys", {}), "security.admin_keys", base, None)
+    owner: dict[bytes, str] = {}
+    for where, keys in (("public_keys", members), ("admin_keys", admins)):
+        for name, key in keys.items():
+            if key in owner:
+                raise ConfigError(
+                    f"security.{where}.{name}",
+                    f"the same key as {owner[key]}: each key must belong to one name",
+                )
+            owner[key] = name
+    secret = raw.get("secret_key")
+    if secret is not None:
+        secret = str(_path(secret, "security.secret_key", base))
+    admin_secret = raw.get("admin_secret_key")
+    if admin_secret is not None:
+        admin_secret = _path(admin_secret, "security.admin_secret_key", base)
+    return SecurityConfig(members, admins, secret, admin_secret)
+
+
+def _path(value: Any, field: str, base: Path) -> Path:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(field, f"must be a file path, got {value!r}")
+    return base / Path(value).expanduser()
+
+
+def _parse_keys(raw: Any, field: str, base: Path, ids: list[str] | None) -> dict[str, bytes]:
+    """Public keys by name: from a directory of ``NAME.key`` files, or inline Z85.
+
+    ``ids`` are the node ids, each of which must have a key; ``None`` for
+    admin keys, whose names are free (``ADMIN_NAME``) and which may be none.
+    """
+    keys: dict[str, bytes] = {}
+    if isinstance(raw, str):
+        directory = _path(raw, field, base)
+        if not directory.is_dir():
+            raise ConfigError(field, f"{directory} is not a directory")
+        if ids is None:
+            names = sorted(p.name[: -len(".key")] for p in directory.glob("*.key"))
+        else:
+            names = ids
+        for name in names:
+            _check_key_name(name, f"{field}: {directory}", ids is None)
+            try:
+                keys[name] = read_public_key(directory / f"{name}.key")
+            except KeyFileError as exc:
+                raise ConfigError(field, str(exc)) from None
+        return keys
+    if not isinstance(raw, dict):
+        raise ConfigError(field, "must be a directory or an object of name -> Z85 public key")
+    for name, text in raw.items():
+        if ids is not None and name not in ids:
+            raise ConfigError(f"{field}.{name}", "not a node of the config")
+        if ids is None:
+            _check_key_name(name, f"{field}.{name}", True)
+        try:
+            keys[name] = check_z85_key(text)
+        except KeyFileError as exc:
+            raise ConfigError(f"{field}.{name}", str(exc)) from None
+    for node_id in ids or ():
+        if node_id not in keys:
+            raise ConfigError(f"{field}.{node_id}", "missing: every node needs a public key")
+    return keys
+
+
+def _check_key_name(name: str, field: str, admin: bool) -> None:
+    if admin and not ADMIN_NAME.fullmatch(name):
+        raise ConfigError(
+            field,
+            f"admin name {name!r} must be 1 to 64 letters, digits, '_', '.' or '-'"
+            ", starting with a letter or digit",
+        )
+    if not admin and (Path(name).name != name or name in (".", "..")):
+        raise ConfigError(field, f"node id {name!r} cannot name a key file; give the keys inline")

@@ -165,7 +165,7 @@ def test_backpressure_timeouts_and_close_with_unreleased_messages(tmp_path: Path
         node.receive(timeout=0.1)
     stops = [e for e in events_of(run_dir) if e["kind"] == "stop"]
     # 4 messages and the snapshot's marker, on each of the 2 links.
-    assert [(e["reason"], e["unreleased"]) for e in stops] == [("signal", 10)]
+    assert [(e["reason"], e["unreleased"]) for e in stops] == [("done", 10)]
 
 
 def test_bad_arguments_are_clear_exceptions(tmp_path: Path) -> None:

@@ -38,16 +38,27 @@ def _bank(config: Path, run_dir: Path, *extra: str) -> subprocess.CompletedProce
 
 @pytest.mark.timeout(160)
 @pytest.mark.parametrize(
-    ("channel", "variant"),
-    [("fifo", "all"), ("unordered", "lai-yang"), ("lossy", "sender-log")],
+    ("channel", "variant", "secure"),
+    [("fifo", "all", False), ("unordered", "lai-yang", True), ("lossy", "sender-log", False)],
 )
-def test_bank_snapshots_pass_every_check(tmp_path: Path, channel: str, variant: str) -> None:
+def test_bank_snapshots_pass_every_check(
+    tmp_path: Path, channel: str, variant: str, secure: bool
+) -> None:
+    """The unordered run is secure: CurveZMQ on every link, with throwaway keys."""
     config = write_config(tmp_path / "c.json", 3, channel=channel, **FAST)
     run_dir = tmp_path / "run"
+    extra = ["--secure"] if secure else []
     done = _bank(
-        config, run_dir, "--variant", variant, "--loss", "0.1", "--reorder", "0.2", "--seed", "2"
+        config,
+        run_dir,
+        *("--variant", variant, "--loss", "0.1", "--reorder", "0.2", "--seed", "2", *extra),
     )
     assert done.returncode == 0, done.stdout + done.stderr
+    # A secure run's nodes read the user's config with the run's keys added.
+    assert (run_dir / "config.json").is_file() is secure
+    if secure:
+        security = orjson.loads((run_dir / "config.json").read_bytes())["security"]
+        assert Path(security["secret_key"].replace("{id}", "P1")).is_file()
     globals_ = sorted((run_dir / "snapshots").glob("*/global.json"))
     assert len(globals_) >= 4
     for path in globals_:

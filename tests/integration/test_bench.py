@@ -118,6 +118,17 @@ def test_large_bodies_are_batched_within_the_frame_limit() -> None:
     assert "channel delivered/s" in done.stdout
 
 
+@pytest.mark.timeout(120)
+def test_secure_reports_the_cost_of_encryption_as_a_ratio_to_plain_mode() -> None:
+    done = _bench("multicast", "--messages", "300", "--repeat", "2", "--secure", "--json")
+    record = orjson.loads(done.stdout.strip().splitlines()[-1])
+    metrics = {m["name"]: m for m in record["metrics"]}
+    secure, plain = metrics["secure delivered/s"], metrics["multicast delivered/s"]
+    assert secure["runs"] == plain["runs"] == 2 and secure["median"] > 0
+    _check_ratios(record, "ratio_secure_to_plain", secure, plain)
+    assert 0 < metrics["secure latency p50"]["median"] <= metrics["secure latency p99"]["max"]
+
+
 def test_bad_bench_flags_name_the_flag() -> None:
     runner = CliRunner()
     for args, flag in [
@@ -127,6 +138,7 @@ def test_bad_bench_flags_name_the_flag() -> None:
         (["raw", "--size", "2"], "--size"),
         (["raw", "--repeat", "0"], "--repeat"),
         (["raw", "--trace", "verbose"], "--trace"),
+        (["snapshot", "--secure"], "--secure"),
     ]:
         result = runner.invoke(app, ["bench", *args])
         assert result.exit_code == 2, result.output

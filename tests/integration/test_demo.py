@@ -64,6 +64,18 @@ def test_node_with_unknown_id_exits_2(tmp_path: Path) -> None:
     assert "--id" in result.output
 
 
+@pytest.mark.timeout(60)
+def test_the_seed_demo_runs_secure_too(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "c.json", 3)
+    run_dir = tmp_path / "run"
+    done = launch_auto(config, run_dir, "--secure")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "(secure)" in done.stderr + done.stdout
+    delivered = [e for e in load_events(run_dir) if e["kind"] == "deliver"]
+    assert len(delivered) == 6  # three lines, each delivered at the two other nodes
+    assert not [e for e in load_events(run_dir) if e["kind"] == "bad_frame"]
+
+
 @pytest.mark.timeout(150)
 def test_seed_demo_under_injected_loss_passes_check(tmp_path: Path) -> None:
     config = write_config(tmp_path / "c.json", 3)

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 from tests.integration.cluster import NodeProcess, write_config
 from zmqcast.check.trace import LOG_FAILED
 from zmqcast.cli import app
-from zmqcast.runtime.node import LOG_FAILED_EXIT
+from zmqcast.driver import LOG_FAILED_EXIT
 from zmqcast.runtime.spawn import Proc, kill, spawn_node
 
 TIMEOUTS = {"heartbeat": 0.2, "suspect_after": 1.0}

@@ -55,14 +55,23 @@ loaded run below has a test of its own."""
 
 
 @pytest.mark.timeout(180)
-@pytest.mark.parametrize(("nodes", "links"), [(3, "mesh"), (8, "squares")])
+@pytest.mark.parametrize(
+    ("nodes", "links", "secure"), [(3, "mesh", True), (8, "squares", False)]
+)
 def test_a_cluster_under_the_nemesis_keeps_every_invariant(
-    tmp_path: Path, nodes: int, links: str
+    tmp_path: Path, nodes: int, links: str, secure: bool
 ) -> None:
+    """The 3-node run is secure (CurveZMQ on every link, throwaway keys), the 8-node plain."""
     config = write_config(tmp_path / "c.json", nodes, links=links, **FAST)
     run_dir = tmp_path / "run"
-    done = _stress(config, run_dir, "--duration", "12", *NEMESIS, *MODERATE)
+    extra = ("--secure",) if secure else ()
+    done = _stress(config, run_dir, "--duration", "12", *NEMESIS, *MODERATE, *extra)
     assert done.returncode == 0, done.stdout + done.stderr
+    security = orjson.loads((run_dir / "config.json").read_bytes()).get("security")
+    assert (security is not None) is secure
+    if secure:
+        assert Path(security["admin_secret_key"]).is_file()
+        assert "secure (CurveZMQ" in done.stdout.splitlines()[0]
     assert "all invariants held" in done.stdout
     report, checked = _report(done.stdout), _checked(done.stdout)
     for name in ("validity", "agreement", "restart-validity", "integrity", "fifo", "lamport"):

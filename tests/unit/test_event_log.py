@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from zmqcast.runtime.node import open_event_log_tail
+from zmqcast.driver.eventlog import open_event_log_tail
 
 
 def test_missing_or_empty_log_is_a_fresh_start(tmp_path: Path) -> None:

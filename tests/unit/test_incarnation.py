@@ -7,7 +7,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from zmqcast.runtime.node import (
+from zmqcast.driver.eventlog import (
     TAIL_BLOCK,
     IncarnationError,
     choose_incarnation,

@@ -8,7 +8,7 @@ from typing import Any
 
 from zmqcast.check import VALIDITY, TraceIndex, check_multicast
 from zmqcast.check.trace import LOG_FAILED
-from zmqcast.runtime.node import LOG_FAILED_EXIT, WriteFailed
+from zmqcast.driver import LOG_FAILED_EXIT, WriteFailed
 from zmqcast.stress.harness import LOGS_WRITTEN, log_failures, logs_written
 
 Event = dict[str, Any]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from zmqcast.apps.console import printable
 from zmqcast.core.config import ChannelMode, CoreConfig
 from zmqcast.core.frames import Data, Item
 from zmqcast.core.node import NodeCore
 from zmqcast.core.payload import payload_bytes, payload_fields
-from zmqcast.runtime.node import printable
 
 
 @pytest.mark.parametrize(

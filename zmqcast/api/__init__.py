@@ -1,6 +1,7 @@
 """The public Python API: :class:`Node` (blocking) and :class:`AsyncNode` (asyncio)."""
 
 from zmqcast.api.aio import AsyncNode
+from zmqcast.api.app import Application, NodeStart, Transaction
 from zmqcast.api.node import Node, as_config
 from zmqcast.api.types import (
     Backpressure,
@@ -15,6 +16,7 @@ from zmqcast.api.types import (
 )
 
 __all__ = [
+    "Application",
     "AsyncNode",
     "Backpressure",
     "Message",
@@ -22,9 +24,11 @@ __all__ = [
     "Node",
     "NodeClosed",
     "NodeRecord",
+    "NodeStart",
     "NodeStatus",
     "RecordedMessage",
     "Snapshot",
     "SnapshotAborted",
+    "Transaction",
     "as_config",
 ]

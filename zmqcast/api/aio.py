@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, TextIO, TypeVar
 
-from zmqcast.api.node import CLOSE_TIMEOUT, Node, StateFn
+from zmqcast.api.app import Application, Transaction
+from zmqcast.api.node import CLOSE_TIMEOUT, EventHook, Node, StateFn
 from zmqcast.api.types import Message, MessageId, NodeClosed, NodeStatus, Snapshot
 from zmqcast.config import ClusterConfig
 from zmqcast.core.snapshot import Variant
 
 _CLOSED = object()
+T = TypeVar("T")
 
 
 class AsyncNode:
@@ -29,7 +31,8 @@ class AsyncNode:
 
     Takes the arguments of :class:`zmqcast.Node`. The node starts when the
     ``async with`` block is entered (or on :meth:`start`), inside the running
-    event loop.
+    event loop. With ``app``, messages go to the application (on the node's
+    thread), not to :meth:`receive`.
     """
 
     def __init__(
@@ -39,13 +42,19 @@ class AsyncNode:
         *,
         run_dir: str | os.PathLike[str] | None = None,
         state: StateFn | None = None,
+        app: Application | None = None,
+        on_event: EventHook | None = None,
         sender_log: bool = False,
+        warnings: TextIO | None = None,
     ) -> None:
         self._args = (config, node_id)
         self._kwargs: dict[str, Any] = {
             "run_dir": run_dir,
             "state": state,
+            "app": app,
+            "on_event": on_event,
             "sender_log": sender_log,
+            "warnings": warnings,
         }
         self._node: Node | None = None
         self._queue: asyncio.Queue[Message | object] | None = None
@@ -77,6 +86,16 @@ class AsyncNode:
     async def multicast(self, payload: bytes, *, timeout: float | None = None) -> MessageId:
         """See :meth:`zmqcast.Node.multicast`."""
         return await asyncio.wrap_future(self.node.multicast_future(payload, timeout=timeout))
+
+    async def multicast_many(
+        self, payloads: Iterable[bytes], *, timeout: float | None = None
+    ) -> list[MessageId]:
+        """See :meth:`zmqcast.Node.multicast_many`."""
+        return await asyncio.wrap_future(self.node.multicast_many_future(payloads, timeout=timeout))
+
+    async def atomically(self, work: Callable[[Transaction], T]) -> T:
+        """See :meth:`zmqcast.Node.atomically` (``work`` runs on the node's thread)."""
+        return await asyncio.wrap_future(self.node.atomically_future(work))
 
     async def send(self, dst: str, payload: bytes, *, timeout: float | None = None) -> None:
         """See :meth:`zmqcast.Node.send`."""

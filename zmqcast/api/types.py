@@ -123,10 +123,27 @@ class NodeStatus:
     multicasts: int
     delivered: int
     connected: bool
+    """Every outgoing channel has completed its handshake."""
     unreleased: int
+    """Items this node sent (or relays) that are not yet released by every peer."""
     retransmits: int
     frames_sent: int
     snapshots_active: int
+    ctl_unreleased: int = 0
+    """Snapshot control messages not yet acknowledged."""
+    holdback: int = 0
+    """Deliveries held back for FIFO order."""
+    waiting_on: tuple[str, ...] = ()
+    """Out-neighbours that hold this node's unreleased items."""
+    suspects: tuple[str, ...] = ()
+    """Peers the failure detector suspects."""
+    quiet: float = 0.0
+    """Seconds since a peer last sent this node data."""
+
+    @property
+    def settled(self) -> bool:
+        """Nothing of this node's is unreleased and no snapshot runs here."""
+        return not (self.unreleased or self.ctl_unreleased or self.snapshots_active)
 
     @classmethod
     def from_fields(cls, fields: dict[str, Any]) -> NodeStatus:
@@ -141,6 +158,11 @@ class NodeStatus:
             fields["retransmits"],
             fields["frames_sent"],
             fields["snapshots_active"],
+            fields.get("ctl_unreleased", 0),
+            fields.get("holdback", 0),
+            tuple(fields.get("waiting_on", ())),
+            tuple(fields.get("suspects", ())),
+            fields.get("quiet", 0.0),
         )
 
 

@@ -29,6 +29,7 @@ from zmqcast.runtime.spawn import (
     spawn_node,
     terminate,
 )
+from zmqcast.security.run import generate_run_keys
 
 NODE_LIMIT = 600.0
 """Seconds a benchmark cluster may run before it is stopped as failed."""
@@ -121,12 +122,14 @@ def run_cluster(
     variant: str = "chandy-lamport",
     checkpoint: int = 0,
     trace: str = "lean",
+    secure: bool = False,
 ) -> ClusterResult:
     """Run ``nodes`` node processes; the first ``senders`` each multicast ``messages``.
 
     With ``snapshot_rate``, snapshots of ``variant`` are requested that many
     times a second while the messages flow. ``trace`` is the config's trace
     level: ``lean`` by default, as a message bus in service would run.
+    ``secure``: every link speaks CurveZMQ, with keys made for the run.
     """
     with tempfile.TemporaryDirectory(prefix="zmqcast-bench-") as tmp:
         run_dir = Path(tmp)
@@ -136,7 +139,10 @@ def run_cluster(
             {"id": n, "host": "127.0.0.1", "port": p}
             for n, p in zip(ids, free_ports(nodes), strict=True)
         ]
-        config.write_bytes(orjson.dumps({"nodes": entries, "trace": trace}))
+        data: dict[str, Any] = {"nodes": entries, "trace": trace}
+        if secure:
+            data, _keys = generate_run_keys(data, run_dir)
+        config.write_bytes(orjson.dumps(data))
         expect = messages * senders
         procs: dict[str, Proc] = {}
         for i, node in enumerate(ids):

@@ -61,9 +61,9 @@ def _read_log(path: Path) -> list[dict[str, Any]]:
     events: list[dict[str, Any]] = []
     for number, line in enumerate(lines, 1):
         if line.strip():
-            events.append(_parse(line, f"{path}:{number}"))
+            events.append(parse_event(line, f"{path}:{number}"))
     if tail.strip() and not _torn(tail):
-        events.append(_parse(tail, f"{path}:{len(lines) + 1}"))
+        events.append(parse_event(tail, f"{path}:{len(lines) + 1}"))
     return events
 
 
@@ -78,7 +78,7 @@ def _torn(tail: bytes) -> bool:
     return False  # a whole JSON value: judged as any other line
 
 
-def _parse(line: bytes, where: str) -> dict[str, Any]:
+def parse_event(line: bytes, where: str) -> dict[str, Any]:
     """One line as an event, or :class:`LogError` at ``where`` saying what is wrong."""
     try:
         event = orjson.loads(line)

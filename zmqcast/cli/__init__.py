@@ -12,6 +12,9 @@ from zmqcast.cli.bank import bank
 from zmqcast.cli.bench import bench
 from zmqcast.cli.check import check
 from zmqcast.cli.config import config_app
+from zmqcast.cli.diagram import diagram
+from zmqcast.cli.export import export_app
+from zmqcast.cli.keys import keys_app
 from zmqcast.cli.node import launch, node
 from zmqcast.cli.options import bare_reorder
 from zmqcast.cli.sim import sim
@@ -37,7 +40,10 @@ app.command()(snapshot)
 app.command()(status)
 app.command()(stress)
 app.command()(bench)
+app.command()(diagram)
 app.add_typer(config_app)
+app.add_typer(export_app)
+app.add_typer(keys_app)
 
 
 def _print_version(value: bool) -> None:

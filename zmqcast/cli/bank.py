@@ -17,6 +17,7 @@ from zmqcast.cli.options import (
     DupRate,
     LossRate,
     ReorderRate,
+    SecureOption,
     SeedOption,
     check_seed,
 )
@@ -30,6 +31,7 @@ from zmqcast.runtime.spawn import (
     supervised,
     terminate,
 )
+from zmqcast.security.run import write_secure_config
 
 SETTLE_LIMIT = 90.0
 """Seconds past ``--duration`` after which nodes still running are stopped."""
@@ -51,6 +53,7 @@ def bank(
     reorder: ReorderRate = 0.0,
     run_dir: Annotated[Path | None, typer.Option(help="Where the run's files go.")] = None,
     seed: SeedOption = 0,
+    secure: SecureOption = False,
 ) -> None:
     """Launch the cluster, move money, take snapshots, stop, and check every snapshot.
 
@@ -68,10 +71,13 @@ def bank(
         (directory / "logs").mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         fail("--run-dir", f"cannot create {directory}: {exc.strerror or exc}")
+    if secure:
+        # The nodes read RUN_DIR/config.json: the user's, with keys made for this run.
+        config, _keys = write_secure_config(config, directory)
     names = ", ".join(v.value for v in plan.variants)
     typer.echo(
         f"bank: {len(cfg.ids)} nodes, {cfg.core.mode.value} channels, {names}, "
-        f"{duration:g} s, run directory {directory}"
+        f"{duration:g} s, run directory {directory}" + (", secure" if secure else "")
     )
     flags = NodeFlags(
         faults=Faults(loss=loss, dup=dup, reorder=reorder, seed=seed),

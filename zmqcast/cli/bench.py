@@ -6,6 +6,7 @@ import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
 import orjson
@@ -22,11 +23,15 @@ from zmqcast.bench.pyre import (
 )
 from zmqcast.bench.raw import raw_rtt, raw_throughput
 from zmqcast.bench.stats import median, percentile
+from zmqcast.cli.diagram import check_output, write_output
 from zmqcast.cli.errors import check_choice, fail
 from zmqcast.config import TRACE_LEVELS
 from zmqcast.runtime.spawn import free_ports
+from zmqcast.viz.reports import bench_report
 
 SCENARIOS = ("raw", "channel", "multicast", "all-to-all", "snapshot", "memory", "pyre")
+SECURE_SCENARIOS = ("channel", "multicast", "all-to-all")
+"""Scenarios ``--secure`` runs a second time with CurveZMQ on."""
 SNAPSHOT_RATE = 10.0
 """Snapshots per second in the ``snapshot`` scenario."""
 VARIANTS = ("chandy-lamport", "lai-yang", "sender-log")
@@ -73,10 +78,23 @@ def bench(
         str,
         typer.Option(help="The nodes' config trace level: lean (no per-message events) or full."),
     ] = "lean",
+    report_file: Annotated[
+        Path | None,
+        typer.Option("--report", help="Also write an HTML report: each figure in every repeat."),
+    ] = None,
+    secure: Annotated[
+        bool,
+        typer.Option(
+            "--secure",
+            help="Also run the scenario with CurveZMQ on every link (throwaway keys) "
+            "and report its cost as a ratio to plain mode.",
+        ),
+    ] = False,
 ) -> None:
     """Run SCENARIO and its raw pyzmq baseline REPEAT times; report medians and ratios."""
     check_choice("SCENARIO", scenario, SCENARIOS)
     check_choice("--trace", trace, TRACE_LEVELS)
+    check_output("--report", report_file)
     if not 2 <= nodes <= 64:
         fail("--nodes", f"must be in [2, 64], got {nodes}")
     if not 10 <= messages <= 10_000_000:
@@ -85,6 +103,8 @@ def bench(
         fail("--size", f"must be in [8, 524288] bytes, got {size}")
     if not 1 <= repeat <= 100:
         fail("--repeat", f"must be in [1, 100], got {repeat}")
+    if secure and scenario not in SECURE_SCENARIOS:
+        fail("--secure", f"applies to {', '.join(SECURE_SCENARIOS)}, not {scenario}")
     if scenario == "channel":
         nodes = 2
     if scenario == "pyre":
@@ -130,6 +150,13 @@ def bench(
         ]
     senders = nodes if scenario == "all-to-all" else 1
     pyre_runs: list[PyreResult] = []
+    secured: list[Metric] = []
+    if secure:
+        secured = [
+            Metric("secure delivered/s", "1/s"),
+            Metric("secure latency p50", "s"),
+            Metric("secure latency p99", "s"),
+        ]
 
     def one_run() -> None:
         ports = free_ports(2)
@@ -174,6 +201,9 @@ def bench(
             result = run_cluster(nodes, messages, size, senders, trace=trace)
             figures = (result.throughput, result.latency_p50, result.latency_p99)
             _append(ours, (*figures, result.frames_per_delivery))
+            if secure:
+                safe = run_cluster(nodes, messages, size, senders, trace=trace, secure=True)
+                _append(secured, (safe.throughput, safe.latency_p50, safe.latency_p99))
 
     try:
         _with_progress(scenario, repeat, one_run, quiet=json)
@@ -189,7 +219,7 @@ def bench(
             if note.strip():
                 typer.echo(note.rstrip(), err=True)
         raise typer.Exit(1) from None
-    metrics = [raw, rtt50, rtt99, *ours]
+    metrics = [raw, rtt50, rtt99, *ours, *secured]
     # Each repeat's ratio is taken within the repeat, then the median of those:
     # the machine drifts between repeats, and the pairing cancels the drift.
     ratios = _ratios(ours[0].samples, raw.samples) if ours else [1.0] * repeat
@@ -205,12 +235,19 @@ def bench(
         "ratio_to_raw": ratio,
         "ratio_to_raw_runs": ratios,
     }
+    if secure:
+        secure_ratios = _ratios(secured[0].samples, ours[0].samples)
+        record["ratio_secure_to_plain"] = _median(secure_ratios)
+        record["ratio_secure_to_plain_runs"] = secure_ratios
     if scenario == "pyre":
         pyre_ratios = _ratios(ours[4].samples, ours[0].samples)
         record["ratio_to_pyre"] = _median(pyre_ratios)
         record["ratio_to_pyre_runs"] = pyre_ratios
         record["pyre_network"] = pyre_runs[-1].network
         record["pyre_endpoints"] = [list(run.endpoints) for run in pyre_runs]
+    if report_file is not None:
+        figures = [(m.name, m.unit, m.samples) for m in metrics]
+        write_output("--report", report_file, bench_report(record, figures))
     if json:
         typer.echo(orjson.dumps(record).decode())
         return
@@ -222,6 +259,8 @@ def bench(
         typer.echo(f"  {m.name:<26} {_fmt(m)}")
     if ours:
         typer.echo(f"  {'ratio to raw frames/s':<26} {_fmt(Metric('', '1', ratios))}")
+    if secure:
+        typer.echo(f"  {'ratio secure / plain':<26} {_fmt(Metric('', '1', secure_ratios))}")
     if scenario == "pyre":
         typer.echo(f"  {'ratio multicast / pyre':<26} {_fmt(Metric('', '1', pyre_ratios))}")
         typer.echo(f"  {'pyre network':<26} {pyre_runs[-1].network}")

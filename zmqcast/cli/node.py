@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -14,8 +15,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import zmq
 
+from zmqcast.api import Node
+from zmqcast.apps.bank import BankApp, run_bank
+from zmqcast.apps.bench import BenchApp, report, run_bench
+from zmqcast.apps.chat import ChatApp, run_rate, run_script, run_typed
+from zmqcast.apps.console import Console
 from zmqcast.cli.errors import check_probability, fail
 from zmqcast.cli.launcher import Launched, route_stdin
 from zmqcast.cli.options import (
@@ -25,15 +30,19 @@ from zmqcast.cli.options import (
     REORDER_HELP,
     ConfigOption,
     OptionalSeed,
+    SecureOption,
     check_rate,
     check_seed,
 )
 from zmqcast.config import ClusterConfig, ConfigError, load_config
 from zmqcast.core.snapshot import DEFAULT_VARIANT, Variant
+from zmqcast.driver import IncarnationError
 from zmqcast.runtime.benchload import BenchLoad
-from zmqcast.runtime.node import IncarnationError, NodeRuntime
+from zmqcast.runtime.node import SHUTDOWN_FLUSH
 from zmqcast.runtime.spawn import BankFlags, Faults, NodeFlags, spawn_node, supervised
 from zmqcast.runtime.workload import BankPlan
+from zmqcast.security.run import write_secure_config
+from zmqcast.security.setup import with_secret_key
 
 COLOURS = ("cyan", "green", "yellow", "magenta", "blue", "red", "bright_cyan", "bright_green")
 LAUNCH_BANK_SECONDS = 86_400
@@ -121,6 +130,13 @@ def node(
     bench_checkpoint: Annotated[
         int, typer.Option(help="Benchmark: note peak memory after this many messages.")
     ] = 0,
+    secret_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="With a config `security` block: this node's secret key file "
+            "(overrides security.secret_key; may hold {id})."
+        ),
+    ] = None,
 ) -> None:
     """Run one node. Each line typed on stdin is multicast; deliveries are printed.
 
@@ -130,9 +146,10 @@ def node(
     with a workload (``--auto``, ``--bank``, ``--chat-rate``) runs on.
     """
     cfg = _with_faults(_load(config), loss, dup, delay, reorder, seed)
+    if secret_key is not None:
+        cfg = with_secret_key(cfg, secret_key)
     if node_id not in cfg.ids:
         fail("--id", f"no node {node_id!r} in {config} (nodes: {', '.join(cfg.ids)})")
-    me = cfg.node(node_id)
     plan = bank_plan(cfg, rate, duration, snapshot_every, variant) if bank else None
     check_rate("--chat-rate", chat_rate, zero=True)
     for flag, count in (
@@ -149,31 +166,110 @@ def node(
         bench = BenchLoad(
             send=bench_send, size=bench_size, expect=bench_expect, checkpoint=bench_checkpoint
         )
-    try:
-        runtime = NodeRuntime(
+    raise typer.Exit(
+        run_node(
             cfg,
             node_id,
             run_dir or _default_run_dir(),
             auto=auto,
-            verbose=verbose,
-            json_output=json,
-            bank=plan,
+            console=Console(node_id, sys.stdout, verbose=verbose, json=json),
+            plan=plan,
             chat_rate=chat_rate,
             bench=bench,
-            stdin=not auto,
         )
-    except zmq.ZMQError as exc:
-        # pyzmq appends the address to a bind error's strerror; it is named already.
-        why = exc.strerror if exc.errno is None else zmq.strerror(exc.errno)
-        fail(f"--id {node_id}", f"cannot use {me.bind_endpoint}: {why}")
-    except OSError as exc:
-        fail("--run-dir", f"cannot write the event log: {exc.strerror or exc}")
+    )
+
+
+def run_node(
+    cfg: ClusterConfig,
+    node_id: str,
+    run_dir: Path,
+    *,
+    auto: bool,
+    console: Console,
+    plan: BankPlan | None,
+    chat_rate: float,
+    bench: BenchLoad | None,
+) -> int:
+    """A :class:`zmqcast.Node` and the application the flags ask for; the exit status.
+
+    Ctrl-C and SIGTERM flush what is unreleased (bounded), then stop.
+    """
+    seed = str(cfg.faults.seed)
+    app: BankApp | BenchApp | ChatApp
+    if plan is not None:
+        app = BankApp(list(cfg.links[node_id]), seed, console)
+    elif bench is not None:
+        app = BenchApp(bench)
+    else:
+        app = ChatApp(console)
+    sender_log = bench is not None or (plan is not None and Variant.SENDER_LOG in plan.variants)
+    try:
+        node = Node(
+            cfg,
+            node_id,
+            run_dir=run_dir,
+            app=app,
+            on_event=console.on_events,
+            sender_log=sender_log,
+            warnings=sys.stderr,
+        )
     except IncarnationError as exc:
         fail("--run-dir", str(exc))
-    # Ctrl-C and SIGTERM flush what is unreleased (bounded), then stop.
+    except ConfigError as exc:  # a secret key that cannot be used
+        fail(exc.field, exc.message)
+    except OSError as exc:
+        if "cannot bind" in str(exc):
+            endpoint = cfg.node(node_id).bind_endpoint
+            why = str(exc.strerror or exc).rsplit(": ", 1)[-1]
+            fail(f"--id {node_id}", f"cannot use {endpoint}: {why}")
+        fail("--run-dir", f"cannot write the event log: {exc.strerror or exc}")
+    stop = threading.Event()
+
+    def on_signal(_sig: int, _frame: object) -> None:
+        stop.set()
+        node.request_close("signal")
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda _sig, _frame: runtime.stop())
-    raise typer.Exit(runtime.run())
+        signal.signal(sig, on_signal)
+    # A node that stops by itself (its disk filled) ends the application too.
+    def stop_with_node() -> None:
+        node.wait_closed()
+        stop.set()
+
+    threading.Thread(target=stop_with_node, daemon=True).start()
+    status = _run_app(node, app, console, plan, auto, chat_rate, stop, seed)
+    reason = "signal" if stop.is_set() else ("done" if status == 0 else "timeout")
+    node.close(SHUTDOWN_FLUSH, reason=reason)
+    if isinstance(app, BenchApp):
+        report(node, app, sys.stdout)
+    return node.exit_status or status
+
+
+def _run_app(
+    node: Node,
+    app: BankApp | BenchApp | ChatApp,
+    console: Console,
+    plan: BankPlan | None,
+    auto: bool,
+    chat_rate: float,
+    stop: threading.Event,
+    seed: str,
+) -> int:
+    if chat_rate > 0 and not isinstance(app, BenchApp):
+        rng = random.Random(f"chat:{seed}:{node.id}:{node.inc}")
+        chat = threading.Thread(
+            target=run_rate, args=(node, console, chat_rate, stop, rng), daemon=True
+        )
+        chat.start()
+    if isinstance(app, BankApp):
+        assert plan is not None
+        return run_bank(node, app, plan, console, stop, seed)
+    if isinstance(app, BenchApp):
+        return run_bench(node, app, sys.stdout, stop)
+    if auto:
+        return run_script(node, app, console, stop)
+    return run_typed(node, console, sys.stdin, stop, sys.stderr, finish=chat_rate <= 0)
 
 
 def snapshot_variants(
@@ -270,6 +366,7 @@ def launch(
     ] = False,
     rate: Annotated[float, typer.Option(help="With --bank: transfers per second per node.")] = 5.0,
     chat_rate: ChatRateOpt = 0.0,
+    secure: SecureOption = False,
 ) -> None:
     """Start every node of the config as its own process and merge their output.
 
@@ -293,7 +390,10 @@ def launch(
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         fail("--run-dir", f"cannot create {directory}: {exc.strerror or exc}")
-    typer.echo(f"run directory: {directory}", err=json)
+    if secure:
+        # Every node reads RUN_DIR/config.json: ours, with keys made for this run.
+        config, _keys = write_secure_config(config, directory)
+    typer.echo(f"run directory: {directory}" + (" (secure)" if secure else ""), err=json)
     flags = NodeFlags(
         auto=auto,
         verbose=verbose,

@@ -37,6 +37,21 @@ REORDER_HELP = "Swap each outgoing frame with the link's next one, with this pro
 CHAT_RATE_HELP = "Multicast generated chat lines at this rate per second (0: none)."
 
 ConfigOption = Annotated[Path, typer.Option("--config", help="Cluster config (JSON).")]
+AdminKeyOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--admin-key",
+        help="With a config `security` block: the admin secret key file "
+        "(default: security.admin_secret_key).",
+    ),
+]
+SecureOption = Annotated[
+    bool,
+    typer.Option(
+        "--secure",
+        help="CurveZMQ on every link, with throwaway keys written under the run directory.",
+    ),
+]
 LossRate = Annotated[float, typer.Option(help=LOSS_HELP)]
 DupRate = Annotated[float, typer.Option(help=DUP_HELP)]
 ReorderRate = Annotated[float, typer.Option(help=REORDER_HELP)]

@@ -10,6 +10,8 @@ import typer
 
 from zmqcast.cli.errors import fail
 from zmqcast.cli.node import _load, snapshot_variants
+from zmqcast.cli.options import AdminKeyOption
+from zmqcast.config import ConfigError
 from zmqcast.runtime.admin import AdminClient
 
 ANSWER_TIMEOUT = 5.0
@@ -23,6 +25,7 @@ def snapshot(
         str, typer.Option(help="chandy-lamport, lai-yang or sender-log (default: per channel).")
     ] = "",
     timeout: Annotated[float, typer.Option(help="Seconds to wait for completion.")] = 60.0,
+    admin_key: AdminKeyOption = None,
 ) -> None:
     """Take a snapshot of a cluster started with ``launch``; print where it was written."""
     cfg = _load(config)
@@ -32,7 +35,11 @@ def snapshot(
     if not 0 < timeout <= 3600:
         fail("--timeout", f"must be in (0, 3600] seconds, got {timeout:g}")
     endpoint = cfg.node(initiator).endpoint
-    with AdminClient(endpoint) as client:
+    try:
+        lane = AdminClient.for_node(cfg, initiator, secret_key=admin_key)
+    except ConfigError as exc:
+        fail(exc.field, exc.message)
+    with lane as client:
         rid = client.send("snapshot", variant=chosen.value)
         started = None if rid is None else client.wait(rid, ANSWER_TIMEOUT)
         if started is None:

@@ -12,6 +12,8 @@ import zmq
 
 from zmqcast.cli.errors import fail
 from zmqcast.cli.node import _load
+from zmqcast.cli.options import AdminKeyOption
+from zmqcast.config import ClusterConfig, ConfigError
 from zmqcast.runtime.admin import AdminClient
 
 COLUMNS = (
@@ -27,14 +29,26 @@ COLUMNS = (
 )
 
 
-def ask_all(endpoints: dict[str, str], timeout: float) -> dict[str, dict[str, Any] | None]:
+def ask_all(
+    cfg: ClusterConfig, timeout: float, admin_key: Path | None = None
+) -> dict[str, dict[str, Any] | None]:
     """Each node's ``status`` reply, or None for a node that did not answer in time.
 
     Every request goes out at once, so a cluster with down nodes costs one
-    timeout in all, not one per node.
+    timeout in all, not one per node. With a secure config the requests are
+    made with the admin key (``admin_key``, or the config's).
     """
     ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
-    clients = {node: AdminClient(ep, ctx) for node, ep in endpoints.items()}
+    clients: dict[str, AdminClient] = {}
+    try:
+        for node in cfg.ids:
+            clients[node] = AdminClient.for_node(cfg, node, ctx, secret_key=admin_key)
+    except ConfigError as exc:
+        for client in clients.values():
+            client.sock.close(linger=0)
+        ctx.term()
+        fail(exc.field, exc.message)
+    endpoints = {n: cfg.node(n).endpoint for n in cfg.ids}
     try:
         pending = {node: client.send("status") for node, client in clients.items()}
         answers: dict[str, dict[str, Any] | None] = dict.fromkeys(endpoints)
@@ -75,6 +89,7 @@ def status(
     config: Annotated[Path, typer.Option("--config", help="Config of the running cluster.")],
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the answers.")] = 2.0,
     json: Annotated[bool, typer.Option("--json", help="Print one JSON object per node.")] = False,
+    admin_key: AdminKeyOption = None,
 ) -> None:
     """Ask every node for its status; print a table (a node that does not answer is down).
 
@@ -83,7 +98,7 @@ def status(
     cfg = _load(config)
     if not 0 < timeout <= 60:
         fail("--timeout", f"must be in (0, 60] seconds, got {timeout:g}")
-    answers = ask_all({n: cfg.node(n).endpoint for n in cfg.ids}, timeout)
+    answers = ask_all(cfg, timeout, admin_key)
     if json:
         for node in cfg.ids:
             reply = answers[node]

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from zmqcast.check.logs import LogError
 from zmqcast.check.report import InvariantResult
+from zmqcast.cli.diagram import check_output, write_output
 from zmqcast.cli.errors import check_choice, check_probability, fail
 from zmqcast.cli.node import _load, snapshot_variants
 from zmqcast.cli.options import (
@@ -22,6 +23,7 @@ from zmqcast.cli.options import (
     DupRate,
     LossRate,
     ReorderRate,
+    SecureOption,
     SeedOption,
     check_rate,
     check_seed,
@@ -30,6 +32,7 @@ from zmqcast.config import ClusterConfig, ConfigError
 from zmqcast.core.config import ChannelMode
 from zmqcast.stress.harness import Progress as Counters
 from zmqcast.stress.harness import StressOptions, StressReport, StressRun
+from zmqcast.viz.reports import stress_report
 
 
 def stress(
@@ -65,6 +68,14 @@ def stress(
             help="Debug: lossy channels, checked as if reliable (must fail).",
         ),
     ] = False,
+    secure: SecureOption = False,
+    report_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--report",
+            help="Also write an HTML report: delivery rate over time, kills, partitions.",
+        ),
+    ] = None,
 ) -> None:
     """Run a cluster under loss, kills and partitions; check every invariant; report.
 
@@ -89,6 +100,7 @@ def stress(
     check_rate("--chat-rate", chat_rate, zero=True)
     check_seed(seed)
     check_choice("--netns", netns, ("auto", "on", "off"))
+    check_output("--report", report_file)
     if no_repair:
         cfg = _as_lossy(cfg)
     variants = tuple(v.value for v in snapshot_variants(cfg, variant))
@@ -109,10 +121,12 @@ def stress(
         chat_rate=chat_rate,
         no_repair=no_repair,
         netns=netns,
+        secure=secure,
     )
     typer.echo(
         f"stress: {len(cfg.ids)} nodes, {cfg.core.mode.value} channels, "
         f"{', '.join(variants)} snapshots, {duration:g} s, seed {seed}, run directory {directory}"
+        + (", secure (CurveZMQ, keys in RUN_DIR/keys)" if secure else "")
     )
     try:
         report = _run_with_progress(options)
@@ -127,6 +141,8 @@ def stress(
         raise typer.Exit(1) from None
     for line in report_lines(report):
         typer.echo(line)
+    if report_file is not None:
+        write_output("--report", report_file, stress_report(directory, report_lines(report)))
     if not report.ok:
         typer.echo(f"replay the schedule with: {replay_command(options)}")
         raise typer.Exit(1)
@@ -247,4 +263,6 @@ def replay_command(o: StressOptions) -> str:
         args += ["--netns", o.netns]
     if o.no_repair:
         args.append("--no-repair")
+    if o.secure:
+        args.append("--secure")
     return shlex.join(args)

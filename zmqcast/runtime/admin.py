@@ -12,6 +12,12 @@ Reply: ``{"v": 1, "k": "reply", "id": N, "ok": true, ...}`` or
 request is answered twice: at once (``"phase": "started"``), and when the
 snapshot completes or aborts at its initiator (``"phase": "done"`` or
 ``"aborted"``).
+
+Who may send requests is the node's policy (:mod:`zmqcast.security.policy`):
+loopback peers in plain mode, admin keys in secure mode, and ``faults`` and
+``workload`` from loopback unless the config allows remote fault control. A
+tool on a secure cluster is a CURVE client with an admin key
+(:meth:`AdminClient.for_node` finds it in the config).
 """
 
 from __future__ import annotations
@@ -19,10 +25,15 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
 import zmq
+
+from zmqcast.config import ClusterConfig
+from zmqcast.security.auth import ClientKeys
+from zmqcast.security.setup import admin_keys
 
 ADMIN_PREFIX = "~"
 """First character of an admin client's identity; node ids may not start with it."""
@@ -76,6 +87,10 @@ class AdminClient:
     is not connected: a request meant for a killed incarnation must not reach
     its successor much later. :meth:`send` then returns None and the caller
     retries (``call(..., retry=True)`` does).
+
+    ``keys`` (a secure cluster) makes the socket a CURVE client with an admin
+    key, pinned to the node's public key; :meth:`for_node` picks them from a
+    config.
     """
 
     def __init__(
@@ -84,6 +99,7 @@ class AdminClient:
         ctx: zmq.Context[zmq.Socket[bytes]] | None = None,
         *,
         immediate: bool = False,
+        keys: ClientKeys | None = None,
     ) -> None:
         self._owns_ctx = ctx is None
         self.ctx = ctx or zmq.Context()
@@ -91,6 +107,8 @@ class AdminClient:
         ident = f"{ADMIN_PREFIX}{os.getpid()}-{id(self):x}"
         self.sock.setsockopt(zmq.IDENTITY, ident.encode())
         self.sock.setsockopt(zmq.LINGER, 0)
+        if keys is not None:
+            keys.apply(self.sock)
         if endpoint.startswith("tcp://["):  # an IPv6 literal
             self.sock.setsockopt(zmq.IPV6, 1)
         if immediate:
@@ -100,6 +118,25 @@ class AdminClient:
             self.sock.setsockopt(zmq.CONNECT_TIMEOUT, 2000)
         self.sock.connect(endpoint)
         self._next_id = 0
+
+    @classmethod
+    def for_node(
+        cls,
+        cfg: ClusterConfig,
+        node_id: str,
+        ctx: zmq.Context[zmq.Socket[bytes]] | None = None,
+        *,
+        immediate: bool = False,
+        secret_key: Path | None = None,
+    ) -> AdminClient:
+        """A client of node ``node_id``'s admin lane, with the admin key if ``cfg`` is secure.
+
+        ``secret_key`` (an ``--admin-key`` flag) overrides the config's
+        ``security.admin_secret_key``. Raises :class:`~zmqcast.config.ConfigError`
+        (naming the flag or field) if a secure config gives no usable admin key.
+        """
+        keys = admin_keys(cfg, node_id, secret_key)
+        return cls(cfg.node(node_id).endpoint, ctx, immediate=immediate, keys=keys)
 
     def send(self, op: str, **args: Any) -> int | None:
         """Send one request; its id, or None if it could not be sent now."""

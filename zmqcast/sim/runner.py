@@ -14,6 +14,10 @@ in-memory values.
 
 Events are processed from a heap ordered by ``(time, insertion order)``, so the
 same parameters give the same trace, byte for byte.
+
+Each simulated node is the :class:`~zmqcast.driver.NodeDriver` a real node
+runs, on a :class:`~zmqcast.driver.VirtualClock` the simulator advances, with
+its event log and snapshot files kept in memory.
 """
 
 from __future__ import annotations
@@ -28,11 +32,12 @@ from zmqcast.check import CheckReport, check_multicast
 from zmqcast.check.snapshot import SnapshotFiles, SnapshotVerdict, check_snapshots
 from zmqcast.core.bank import OPENING_BALANCE, Bank
 from zmqcast.core.config import ChannelMode, CoreConfig
-from zmqcast.core.events import Event, EventKind, Outputs, SnapshotFile
+from zmqcast.core.events import Event, EventKind, SnapshotFile
 from zmqcast.core.frames import Frame
 from zmqcast.core.ledger import Ledger, replay
 from zmqcast.core.node import NodeCore
 from zmqcast.core.snapshot import DEFAULT_VARIANT, Variant
+from zmqcast.driver import MemoryEventLog, MemorySnapshots, NodeDriver, VirtualClock
 from zmqcast.sim.network import FaultModel, SimNetwork
 from zmqcast.topology import (
     build,
@@ -282,6 +287,10 @@ class Simulation:
             FaultModel(loss=params.loss, dup=params.dup, reorder=params.reorder), self.net_rng
         )
         self.events: list[Event] = []
+        self.clock = VirtualClock()
+        self._log = MemoryEventLog(self.events, keep=record)
+        self._store = MemorySnapshots(self.files if record else [])
+        self.drivers: dict[str, NodeDriver | None] = {n: None for n in self.names}
         self.cores: dict[str, NodeCore | None] = {n: None for n in self.names}
         self.incarnation: dict[str, int] = {n: 0 for n in self.names}
         chats = params.messages if params.workload != "bank" else 0
@@ -344,7 +353,7 @@ class Simulation:
         quiesced = False
         while self._queue:
             ev = heapq.heappop(self._queue)
-            self.now = ev.time
+            self.now = self.clock.now = ev.time
             if ev.kind == "check":
                 self._sample()
                 if self._quiet():
@@ -361,17 +370,19 @@ class Simulation:
         kind = ev.kind
         node = ev.node
         if kind == "frame":
-            core = self.cores[node]
-            if core is None:
+            driver = self.drivers[node]
+            if driver is None:
                 self.net.counts.to_down_node += 1
                 return
-            self._apply(core, core.receive(self._decode(ev.data), self.now))
+            driver.receive([self._decode(ev.data)])
+            self._after(driver)
         elif kind == "tick":
-            core = self.cores[node]
-            if core is None or ev.data != core.inc or ev.time != self._timer[node]:
+            driver = self.drivers[node]
+            if driver is None or ev.data != driver.inc or ev.time != self._timer[node]:
                 return
             self._timer[node] = _NEVER
-            self._apply(core, core.tick(self.now))
+            driver.tick()
+            self._after(driver)
         elif kind == "send":
             if ev.data == self._send_token[node]:
                 self._try_send(node)
@@ -386,10 +397,10 @@ class Simulation:
             self._partition()
         elif kind == "snapshot":
             self._pending_snapshots -= 1
-            core = self.cores[node]
-            if core is not None:
-                _, out = core.snapshot(ev.data, self.now)
-                self._apply(core, out)
+            driver = self.drivers[node]
+            if driver is not None:
+                driver.snapshot(ev.data)
+                self._after(driver)
         elif kind == EventKind.HEAL:
             self._pending_faults -= 1
             self.net.heal()
@@ -401,31 +412,30 @@ class Simulation:
         sizes = [c.footprint().total() for c in self.cores.values() if c is not None]
         self.footprints.append((self.multicasts, max(sizes, default=0)))
 
-    def _apply(self, core: NodeCore, out: Outputs) -> None:
-        """Record the core's events, put its frames on the network, re-arm its timer."""
-        if self.record:
-            self.events.extend(out.events)
-            self.files.extend(out.files)
+    def _transmit(self, frame: Frame) -> None:
+        """A driver's ``send``: put the frame on the simulated network."""
         now = self.now
-        arrivals = self.net.arrivals
-        for frame in out.frames:
-            kind = frame.kind
-            if kind == "data":
-                self._last_data = now
-            times = arrivals(frame.src, frame.dst, kind, now)
-            if times:
-                # Encoded once, decoded at every arrival (a duplicate too), as
-                # on a real network. A frame the network drops is never seen.
-                wire = (encode(frame), frame)
-                for at in times:
-                    self._push(at, "frame", frame.dst, wire)
+        kind = frame.kind
+        if kind == "data":
+            self._last_data = now
+        times = self.net.arrivals(frame.src, frame.dst, kind, now)
+        if times:
+            # Encoded once, decoded at every arrival (a duplicate too), as on
+            # a real network. A frame the network drops is never seen.
+            wire = (encode(frame), frame)
+            for at in times:
+                self._push(at, "frame", frame.dst, wire)
+
+    def _after(self, driver: NodeDriver) -> None:
+        """After a call into a node: retry a workload turn the window held up, re-arm its timer."""
+        core = driver.core
         name = core.id
         if self.blocked[name] and core.can_multicast():
             self.blocked[name] = False
             self._try_send(name)
         due = core.next_deadline()
         if due < self._timer[name]:
-            at = max(due, now)
+            at = max(due, self.now)
             self._timer[name] = at
             self._push(at, "tick", name, core.inc)
 
@@ -452,34 +462,37 @@ class Simulation:
         In the ``mixed`` workload the kind of the turn is drawn from the
         workload generator, in proportion to what is left of each kind.
         """
-        core = self.cores[name]
-        if core is None or not self._left(name):
+        driver = self.drivers[name]
+        if driver is None or not self._left(name):
             return
-        if not core.can_multicast():
+        if not driver.core.can_multicast():
             self.blocked[name] = True
             return
         chats = self.chats_left[name]
         transfers = self.transfers_left[name]
         if transfers and (not chats or self.workload_rng.randrange(chats + transfers) >= chats):
-            self._transfer(name, core)
+            self._transfer(name, driver)
         else:
-            self._chat(name, core)
+            self._chat(name, driver)
         if self._left(name):
             gap = self.workload_rng.expovariate(1.0 / self.params.send_interval)
             self._push(self.now + gap, "send", name, self._send_token[name])
 
-    def _chat(self, name: str, core: NodeCore) -> None:
+    def _chat(self, name: str, driver: NodeDriver) -> None:
         number = self.params.messages - self.chats_left[name] + 1
         self.chats_left[name] -= 1
         self.multicasts += 1
-        self._apply(core, core.multicast(f"{name} says #{number}".encode(), self.now))
+        driver.multicast(f"{name} says #{number}".encode())
+        self._after(driver)
 
-    def _transfer(self, name: str, core: NodeCore) -> None:
+    def _transfer(self, name: str, driver: NodeDriver) -> None:
         bank = self.banks[name]
-        transfer = bank.next_transfer(core.can_send_app)
+        # Debit and send are one step: no cut can fall between them.
+        transfer = bank.next_transfer(driver.core.can_send_app)
         if transfer is not None:
             self.transfers_left[name] -= 1
-            self._apply(core, core.send_app(transfer[0], transfer[1], self.now))
+            driver.send_app(transfer[0], transfer[1])
+            self._after(driver)
         elif bank.balance <= 0:
             # Broke: the turn is spent, or a node whose payers have all
             # finished would wait forever.
@@ -516,9 +529,12 @@ class Simulation:
             core.event(
                 EventKind.BANK_OPEN, {"balance": balance, "restored": ledger.balance is not None}
             )
+        driver = NodeDriver(core, self.clock, self._log, self._store, self._transmit)
+        self.drivers[name] = driver
         self._timer[name] = _NEVER
         self._send_token[name] += 1
-        self._apply(core, core.start(self.now))
+        driver.start()
+        self._after(driver)
         if self._left(name) and self.incarnation[name] > 1:
             self._push(self.now, "send", name, self._send_token[name])
 
@@ -540,6 +556,7 @@ class Simulation:
             }
         )
         self.cores[name] = None
+        self.drivers[name] = None
         self.blocked[name] = False
         self._push(self.now + self.fault_rng.uniform(0.2, 2.0), "restart", name)
 

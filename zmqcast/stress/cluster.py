@@ -44,7 +44,7 @@ class Cluster:
         self._logs: dict[str, IO[bytes]] = {}
         self.ctx: zmq.Context[zmq.Socket[bytes]] = zmq.Context()
         self.lanes = {
-            n: AdminClient(cfg.node(n).endpoint, self.ctx, immediate=True) for n in cfg.ids
+            n: AdminClient.for_node(cfg, n, self.ctx, immediate=True) for n in cfg.ids
         }
         (run_dir / "logs").mkdir(parents=True, exist_ok=True)
 

@@ -41,9 +41,10 @@ from zmqcast.check.snapshot import (
 )
 from zmqcast.config import ClusterConfig, load_config
 from zmqcast.core.events import EventKind
+from zmqcast.driver import LOG_FAILED_EXIT
 from zmqcast.fsutil import write_atomic
-from zmqcast.runtime.node import LOG_FAILED_EXIT
 from zmqcast.runtime.spawn import BankFlags, NodeFlags, stop_all
+from zmqcast.security.run import enable_remote_control, generate_run_keys
 from zmqcast.stress.cluster import Cluster
 from zmqcast.stress.netns import NetnsLab, unavailable
 from zmqcast.stress.schedule import Action, Plan, blocked_peers, build_schedule, spared_nodes
@@ -89,6 +90,8 @@ class StressOptions:
     """Debug: run ``lossy`` channels while checking as if they repaired losses."""
     netns: str = "auto"
     """``on``: a network namespace per node (root only); ``auto``: if possible."""
+    secure: bool = False
+    """CurveZMQ on every link, with keys made for the run under ``RUN_DIR/keys``."""
 
 
 @dataclass
@@ -156,6 +159,11 @@ def effective_config(
         data["channel"] = "lossy"
     for entry in data["nodes"]:
         entry["host"] = (hosts or {}).get(entry["id"], entry["host"])
+    # The harness is the operator: its admin requests come from the bridge's
+    # address, not loopback, and it sets faults and pauses the workload.
+    data = enable_remote_control(data)
+    if options.secure:
+        data, _keys = generate_run_keys(data, options.run_dir)
     path = options.run_dir / "config.json"
     write_atomic(path, orjson.dumps(data, option=orjson.OPT_INDENT_2))
     return load_config(path), path
