@@ -153,3 +153,35 @@ def test_the_async_node_batches_and_runs_work_atomically(tmp_path: Path) -> None
     assert got == [b"a", b"b", b"c"]
     assert [i.seq for i in ids] == [ids[0].seq, ids[0].seq + 1, ids[0].seq + 2]
     assert lamport >= 3  # three multicasts ticked the clock at least once each
+
+
+@pytest.mark.timeout(60)
+def test_a_stream_is_pulled_only_as_the_window_has_room(tmp_path: Path) -> None:
+    config = zmqcast.load_config(write_config(tmp_path / "c.json", 2, window=8))
+    pulled: list[int] = []
+
+    def source() -> Iterator[bytes]:
+        for i in range(500):
+            pulled.append(i)
+            yield f"s{i}".encode()
+
+    alone = zmqcast.Node(config, "P1")
+    try:
+        # Nobody acknowledges: the window fills and the source is no longer pulled.
+        stream = alone.multicast_stream(source(), timeout=1.0)
+        with pytest.raises(zmqcast.Backpressure, match="sent"):
+            stream.result(10)
+        assert 8 <= len(pulled) <= 8 + config.core.max_batch
+    finally:
+        alone.close(0.1)
+    with zmqcast.Node(config, "P1") as p1, zmqcast.Node(config, "P2") as p2:
+        assert p1.multicast_stream(f"m{i}".encode() for i in range(300)).result(30) == 300
+        got = [p2.receive(timeout=20).payload for _ in range(300)]
+        assert got == [f"m{i}".encode() for i in range(300)]
+
+        def broken() -> Iterator[bytes]:
+            yield b"fine"
+            raise RuntimeError("the source broke")
+
+        with pytest.raises(RuntimeError, match="the source broke"):
+            p1.multicast_stream(broken()).result(10)

@@ -93,6 +93,13 @@ class AsyncNode:
         """See :meth:`zmqcast.Node.multicast_many`."""
         return await asyncio.wrap_future(self.node.multicast_many_future(payloads, timeout=timeout))
 
+    async def multicast_stream(
+        self, payloads: Iterable[bytes], *, timeout: float | None = None
+    ) -> int:
+        """See :meth:`zmqcast.Node.multicast_stream`: ``payloads`` is a plain iterable,
+        pulled on the node's thread (not an async generator)."""
+        return await asyncio.wrap_future(self.node.multicast_stream(payloads, timeout=timeout))
+
     async def atomically(self, work: Callable[[Transaction], T]) -> T:
         """See :meth:`zmqcast.Node.atomically` (``work`` runs on the node's thread)."""
         return await asyncio.wrap_future(self.node.atomically_future(work))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import itertools
 import os
 import queue
 import tempfile
@@ -142,6 +143,11 @@ class _Waiting:
     on_sent: Callable[[MessageId, int], None] | None = None
     """Called on the node's thread as a single multicast goes out, with its id
     and the Lamport time, before anything it causes (its own delivery)."""
+    source: Iterator[bytes] | None = None
+    """A stream's payloads, pulled as the window has room (``bodies`` then holds
+    those pulled and not yet sent)."""
+    count: int = 0
+    """How many of a stream's payloads were sent."""
 
 
 class Node:
@@ -265,7 +271,15 @@ class Node:
         waiting = self._waiting
         while waiting:
             w = waiting[0]
-            if w.dst is None:
+            if w.source is not None:
+                try:
+                    if not self._pump(w):
+                        break
+                except Exception as exc:  # the source's, or a payload too large
+                    _fail(w.future, exc)
+                else:
+                    _resolve(w.future, w.count)
+            elif w.dst is None:
                 if not core.can_multicast():
                     break
                 if w.on_sent is not None:
@@ -296,6 +310,8 @@ class Node:
             if w.deadline <= now:
                 what = "multicast" if w.dst is None else f"send to {w.dst}"
                 sent = f" ({len(w.ids)} of {len(w.bodies)} sent)" if len(w.bodies) > 1 else ""
+                if w.source is not None:
+                    sent = f" ({w.count} sent)"
                 _fail(
                     w.future,
                     Backpressure(f"{self.id}: {what} found no window space in time{sent}")
@@ -305,6 +321,23 @@ class Node:
                 due = min(due, w.deadline)
         self._waiting = kept
         return due
+
+    def _pump(self, w: _Waiting) -> bool:
+        """Send a stream's payloads while the window has room; True once it is exhausted."""
+        assert w.source is not None
+        driver = self._runtime.driver
+        batch = self.config.core.max_batch
+        while driver.core.can_multicast():
+            if not w.bodies:
+                w.bodies = [self._body(p) for p in itertools.islice(w.source, batch)]
+                if not w.bodies:
+                    return True
+            taken = driver.multicast_batch(w.bodies)
+            w.count += taken
+            del w.bodies[:taken]
+            if not taken:
+                break
+        return False
 
     def _fail_waiting(self, error: Exception) -> None:
         while self._waiting:
@@ -426,6 +459,25 @@ class Node:
         future: Future[Any] = Future()
         self._check_open()
         waiting = _Waiting(bodies, None, future, deadline, [], single, on_sent)
+        self._submit(lambda: self._waiting.append(waiting), future)
+        return future
+
+    def multicast_stream(
+        self, payloads: Iterable[bytes], *, timeout: float | None = None
+    ) -> Future[int]:
+        """Multicast every payload ``payloads`` yields, pulled on the node's thread as
+        the window has room; a future of how many were sent once it is exhausted.
+
+        The iterable is the backpressure: nothing is pulled while a window is
+        full, so a generator can stamp each payload as it goes out, and a
+        slow peer holds the source back instead of filling memory. The
+        future fails with :class:`Backpressure` once ``timeout`` passes, or
+        with whatever the iterable raised.
+        """
+        deadline = self._deadline(timeout)
+        future: Future[int] = Future()
+        self._check_open()
+        waiting = _Waiting([], None, future, deadline, [], False, None, iter(payloads))
         self._submit(lambda: self._waiting.append(waiting), future)
         return future
 

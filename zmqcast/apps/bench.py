@@ -1,9 +1,9 @@
 """The benchmark's node, on the :class:`zmqcast.Node` API (``zmqcast node --bench-send``).
 
-A sender multicasts its messages as fast as the windows take them: each
-:meth:`~zmqcast.Node.atomically` step sends as many as fit, sharing frames
-(:meth:`~zmqcast.Transaction.multicast_many`), stamped with the time they go
-out, and a full window is waited out with one blocking multicast; every
+A sender multicasts its messages as fast as the windows take them, with
+:meth:`~zmqcast.Node.multicast_stream`: the node pulls each body from a
+generator, stamped with the time it goes out, as its window has room, and
+sends them in shared frames; every
 node counts its deliveries and their latencies on the node's thread
 (:class:`~zmqcast.runtime.benchload.BenchLoad`). A node prints ``BENCH-DONE``
 once it has sent, had released and received everything, keeps relaying until
@@ -14,11 +14,12 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from typing import TextIO
 
 import orjson
 
-from zmqcast.api import Application, Message, Node, NodeClosed, Transaction
+from zmqcast.api import Application, Message, Node, NodeClosed
 from zmqcast.runtime.benchload import BenchLoad
 
 POLL = 0.002
@@ -44,26 +45,18 @@ def run_bench(node: Node, app: BenchApp, out: TextIO, stop: threading.Event) -> 
     while not node.status().connected:
         if stop.wait(POLL):
             return 0
-    batch = node.config.core.max_batch
-
-    def fill(tx: Transaction) -> int:
-        # As many as the window takes now, each stamped as it goes out.
-        t = time.monotonic()
-        taken = len(tx.multicast_many([load.body(t)] * min(load.send - load.sent, batch)))
-        for _ in range(taken):
+    def bodies() -> Iterator[bytes]:
+        # Pulled on the node's thread as the window has room: each body is
+        # stamped with the time it goes out.
+        while load.sending:
+            t = time.monotonic()
             load.note_send(t)
-        return taken
+            yield load.body(t)
 
-    while load.sending and not stop.is_set():
-        if node.atomically(fill):
-            continue
-        # The window is full: wait for room with one message, then fill again.
-        t = time.monotonic()
-        try:
-            node.multicast(load.body(t))
-        except NodeClosed:
-            return 0
-        load.note_send(t)
+    try:
+        node.multicast_stream(bodies()).result()
+    except NodeClosed:
+        return 0
     while not stop.is_set():
         if load.send and app.released is None and not node.status().unreleased:
             app.released = time.monotonic()

@@ -61,6 +61,8 @@ class CoreStatus:
     retransmits: int
     holdback: int
     snapshots_active: int
+    lost: int = 0
+    """Items the receivers declared lost (lossy channels only)."""
 
 
 class NodeCore:
@@ -248,7 +250,23 @@ class NodeCore:
             retransmits=sum(s.stats.retransmits for s in senders),
             holdback=self.flood.sizes()["holdback"],
             snapshots_active=self.snapshots.active,
+            lost=sum(r.stats.lost for r in self.receivers.values()),
         )
+
+    def quiescent(self) -> bool:
+        """Nothing left here to send, repair or report.
+
+        Connected and :meth:`settled`, nothing buffered at a receiver, and on
+        lossy channels no receiver still waiting out a gap or an ack (a loss
+        there is declared, not repaired, so it is news until then).
+        """
+        if not (self.connected() and self.settled()):
+            return False
+        lossy = self.cfg.mode is ChannelMode.LOSSY
+        for r in self.receivers.values():
+            if r.buffered or (lossy and r.next_deadline() < float("inf")):
+                return False
+        return True
 
     def multicast_batch(self, bodies: Sequence[bytes], now: float) -> tuple[int, Outputs]:
         """Multicast the leading ``bodies`` that fit the windows; return how many.

@@ -544,14 +544,15 @@ class Simulation:
             self._pending_faults -= 1
             return
         self.crashes += 1
-        self.retired_retransmits += sum(s.stats.retransmits for s in core.senders.values())
-        self.retired_losses += sum(r.stats.lost for r in core.receivers.values())
+        status = core.status()
+        self.retired_retransmits += status.retransmits
+        self.retired_losses += status.lost
         self.events.append(
             {
                 "node": name,
                 "inc": core.inc,
                 "kind": EventKind.CRASH,
-                "lamport": core.clock.value,
+                "lamport": core.lamport,
                 "time": round(self.now, 6),
             }
         )
@@ -590,18 +591,7 @@ class Simulation:
             settle = 3 * cfg.heartbeat_interval + 2 * cfg.loss_timeout
             if self.now < self._last_data + settle:
                 return False
-        for core in self.cores.values():
-            if core is None:
-                return False
-            for s in core.senders.values():
-                if s.unreleased or not s.connected:
-                    return False
-            if core.snapshots.active or any(s.unreleased for s in core.ctl_senders.values()):
-                return False
-            for r in core.receivers.values():
-                if r.buffered or (r.next_deadline() < _NEVER and cfg.mode is ChannelMode.LOSSY):
-                    return False
-        return True
+        return all(core is not None and core.quiescent() for core in self.cores.values())
 
     def _result(self, quiesced: bool) -> SimResult:
         p = self.params
@@ -610,13 +600,9 @@ class Simulation:
             reliable=p.channel.reliable,
             fifo=p.channel is ChannelMode.FIFO,
         )
-        live = [c for c in self.cores.values() if c is not None]
-        retransmits = self.retired_retransmits + sum(
-            s.stats.retransmits for c in live for s in c.senders.values()
-        )
-        channel_losses = self.retired_losses + sum(
-            r.stats.lost for c in live for r in c.receivers.values()
-        )
+        live = [c.status() for c in self.cores.values() if c is not None]
+        retransmits = self.retired_retransmits + sum(s.retransmits for s in live)
+        channel_losses = self.retired_losses + sum(s.lost for s in live)
         kinds = self.net.counts.by_kind
         multicasts = self.multicasts
         delivered = sum(1 for e in self.events if e["kind"] == EventKind.DELIVER)
