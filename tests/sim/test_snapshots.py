@@ -31,7 +31,7 @@ def _explain(result: SimResult) -> str:
     return "\n".join(bad or ["did not quiesce"]) + f"\nreplay with: {result.params.command()}"
 
 
-@fast(500)
+@fast(350)
 @given(
     seed=st.integers(0, 2**31),
     channel=st.sampled_from(["fifo", "unordered", "lossy"]),
@@ -138,7 +138,7 @@ def test_same_seed_same_snapshots() -> None:
     assert [v.line() for v in first.snapshots] == [v.line() for v in second.snapshots]
 
 
-@fast(300)
+@fast(200)
 @given(
     seed=st.integers(0, 2**31),
     channel=st.sampled_from(["fifo", "unordered", "lossy"]),

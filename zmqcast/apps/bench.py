@@ -22,8 +22,10 @@ import orjson
 from zmqcast.api import Application, Message, Node, NodeClosed
 from zmqcast.runtime.benchload import BenchLoad
 
-POLL = 0.002
-"""Seconds between two looks at the node while waiting for the end (a measurement)."""
+POLL = 0.05
+"""Seconds between two looks at a sender's node while its last messages are released.
+The figures come from the timestamps the node notes, not from this wait; a
+short poll would only take the interpreter away from the node's thread."""
 
 
 class BenchApp(Application):
@@ -33,10 +35,17 @@ class BenchApp(Application):
         self.load = load
         self.released: float | None = None
         """When everything this node sent was released (a sender only)."""
+        self.received_all = threading.Event()
+        """Set once every expected delivery has come."""
+        if load.received_all:
+            self.received_all.set()
 
     def on_message(self, message: Message) -> None:
         if not message.direct:
-            self.load.note_delivery(message.payload, time.monotonic())
+            load = self.load
+            load.note_delivery(message.payload, time.monotonic())
+            if load.received_all:
+                self.received_all.set()
 
 
 def run_bench(node: Node, app: BenchApp, out: TextIO, stop: threading.Event) -> int:
@@ -57,15 +66,18 @@ def run_bench(node: Node, app: BenchApp, out: TextIO, stop: threading.Event) -> 
         node.multicast_stream(bodies()).result()
     except NodeClosed:
         return 0
-    while not stop.is_set():
-        if load.send and app.released is None and not node.status().unreleased:
+    while load.send and app.released is None and not stop.is_set():
+        if not node.status().unreleased:
             app.released = time.monotonic()
-        if (not load.send or app.released is not None) and load.received_all:
-            out.write("BENCH-DONE\n")
-            out.flush()
-            stop.wait()
-            break
-        stop.wait(POLL)
+        else:
+            stop.wait(POLL)
+    while not app.received_all.wait(POLL):
+        if stop.is_set():
+            return 0
+    if not stop.is_set():
+        out.write("BENCH-DONE\n")
+        out.flush()
+        stop.wait()
     return 0
 
 
