@@ -144,3 +144,35 @@ def test_a_public_or_mismatched_file_is_no_secret_key(tmp_path: Path) -> None:
         read_secret_key(secret)
     with pytest.raises(KeyFileError, match="cannot read"):
         read_secret_key(tmp_path / "missing.key_secret")
+
+
+def test_node_takes_its_secret_key_from_a_flag_and_refuses_an_open_one(tmp_path: Path) -> None:
+    config = _config(tmp_path, 2)
+    result = CliRunner().invoke(
+        app, ["keys", "generate", "--config", str(config), "--out", str(tmp_path / "keys")]
+    )
+    assert result.exit_code == 0, result.output
+    data = orjson.loads(config.read_bytes())
+    data.update(orjson.loads(result.stdout))
+    del data["security"]["secret_key"]  # the flag must supply it
+    config.write_bytes(orjson.dumps(data))
+    secret = tmp_path / "keys" / "nodes" / "P1.key_secret"
+    secret.chmod(0o644)
+    refused = CliRunner().invoke(
+        app,
+        [
+            "node",
+            "--config",
+            str(config),
+            "--id",
+            "P1",
+            "--secret-key",
+            str(secret),
+            "--run-dir",
+            str(tmp_path / "run"),
+        ],
+    )
+    assert refused.exit_code == 2, refused.output
+    lines = refused.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --secret-key: "), refused.output
+    assert "open to others" in lines[0] and "Traceback" not in refused.output
