@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, InvalidStateError
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO, TypeVar
@@ -103,6 +104,12 @@ def _resolve(future: Future[Any], value: Any) -> None:
     """Resolve ``future`` unless its caller gave up on it (cancelled it)."""
     if not future.done():
         future.set_result(value)
+
+
+def _announce(
+    on_sent: Callable[[MessageId, int], None], mid: tuple[str, int, int], lamport: int
+) -> None:
+    on_sent(MessageId(*mid), lamport)
 
 
 def _fail(future: Future[Any], error: BaseException) -> None:
@@ -231,7 +238,7 @@ class Node:
         core = runtime.core
         try:
             self._app.on_start(
-                NodeStart(node_id, runtime.inc, runtime.log.restarted, runtime.log_path, core.event)
+                NodeStart(node_id, runtime.inc, runtime.log.restarted, runtime.log.path, core.event)
             )
         except BaseException:
             runtime.close()
@@ -283,11 +290,7 @@ class Node:
                 if not core.can_multicast():
                     break
                 if w.on_sent is not None:
-                    outputs = core.multicast(w.bodies[0], now)
-                    driver.multicasts += 1
-                    mid = MessageId(*core.last_multicast)
-                    w.on_sent(mid, core.lamport)
-                    driver.apply(outputs)
+                    mid = MessageId(*driver.multicast(w.bodies[0], partial(_announce, w.on_sent)))
                     _resolve(w.future, mid)
                     waiting.popleft()
                     continue

@@ -15,13 +15,14 @@ from zmqcast.viz.page import render_page
 from zmqcast.viz.trace import Run, load_run
 
 MAX_EVENTS_LIMIT = 1_000_000
+RunSource = Annotated[
+    Path, typer.Argument(help="A run directory, or a trace file of zmqcast sim --trace.")
+]
+"""What ``diagram`` and ``export`` read."""
 
 
 def diagram(
-    run_dir: Annotated[
-        Path,
-        typer.Argument(help="A run directory, or a trace file of zmqcast sim --trace."),
-    ],
+    run_dir: RunSource,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="The HTML file (default: RUN_DIR/diagram.html)."),

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from zmqcast.cli.diagram import check_output, default_output, read_run, write_output
+from zmqcast.cli.diagram import RunSource, check_output, default_output, read_run, write_output
 from zmqcast.viz.diagram import analyse
 from zmqcast.viz.shiviz import shiviz_log
 
@@ -20,10 +20,7 @@ export_app = typer.Typer(
 
 @export_app.command()
 def shiviz(
-    run_dir: Annotated[
-        Path,
-        typer.Argument(help="A run directory, or a trace file of zmqcast sim --trace."),
-    ],
+    run_dir: RunSource,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="The log file (default: RUN_DIR/shiviz.log)."),

@@ -163,11 +163,21 @@ class NodeDriver:
         if self.clock.monotonic() >= self.core.next_deadline():
             self.tick()
 
-    def multicast(self, body: bytes) -> tuple[str, int, int]:
-        """Multicast ``body`` (the window must have room); return its id."""
-        self.apply(self.core.multicast(body, self.clock.monotonic()))
+    def multicast(
+        self, body: bytes, on_sent: Callable[[tuple[str, int, int], int], None] | None = None
+    ) -> tuple[str, int, int]:
+        """Multicast ``body`` (the window must have room); return its id.
+
+        ``on_sent(id, lamport)`` is called before the outputs are carried
+        out, so before anything the message causes (its own delivery).
+        """
+        outputs = self.core.multicast(body, self.clock.monotonic())
         self.multicasts += 1
-        return self.core.last_multicast
+        mid = self.core.last_multicast
+        if on_sent is not None:
+            on_sent(mid, self.core.lamport)
+        self.apply(outputs)
+        return mid
 
     def multicast_batch(self, bodies: Sequence[bytes]) -> int:
         """Multicast as many of ``bodies`` as the window takes; return how many."""

@@ -98,7 +98,6 @@ class NodeRuntime:
         self.run_dir = run_dir
         self.clock = SystemClock()
         self.log = FileEventLog(run_dir / "events" / f"{node_id}.jsonl", wall_ms=wall_ms)
-        self.log_path = self.log.path
         choice = self.log.choice
         self.inc = choice.inc
         out_peers = cfg.links[node_id]

@@ -50,14 +50,19 @@ def check_z85_key(text: object) -> bytes:
     return text.encode("ascii")
 
 
-def read_public_key(path: Path) -> bytes:
-    """The public key (Z85) in the certificate file ``path``."""
+def _load_certificate(path: Path) -> tuple[bytes, bytes | None]:
+    """pyzmq's reading of a certificate file, with its errors as :class:`KeyFileError`."""
     try:
-        public, _secret = zmq.auth.load_certificate(path)
+        return zmq.auth.load_certificate(path)
     except OSError as exc:
         raise KeyFileError(f"cannot read {path}: {exc.strerror or exc}") from None
     except ValueError:
         raise KeyFileError(f"{path} holds no public key") from None
+
+
+def read_public_key(path: Path) -> bytes:
+    """The public key (Z85) in the certificate file ``path``."""
+    public, _secret = _load_certificate(path)
     try:
         return check_z85_key(public)
     except KeyFileError as exc:
@@ -83,12 +88,7 @@ def read_secret_key(path: Path) -> tuple[bytes, bytes]:
             f"{path} is open to others (mode {mode:04o}); "
             f"a secret key must be readable by its owner alone: chmod 600 {path}"
         )
-    try:
-        public, secret = zmq.auth.load_certificate(path)
-    except OSError as exc:
-        raise KeyFileError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except ValueError:
-        raise KeyFileError(f"{path} holds no public key") from None
+    public, secret = _load_certificate(path)
     if secret is None:
         raise KeyFileError(f"{path} holds no secret key (is it the public .key file?)")
     try:

@@ -291,7 +291,7 @@ class Simulation:
         self._log = MemoryEventLog(self.events, keep=record)
         self._store = MemorySnapshots(self.files if record else [])
         self.drivers: dict[str, NodeDriver | None] = {n: None for n in self.names}
-        self.cores: dict[str, NodeCore | None] = {n: None for n in self.names}
+        """The running incarnation of each node; None while it is down."""
         self.incarnation: dict[str, int] = {n: 0 for n in self.names}
         chats = params.messages if params.workload != "bank" else 0
         transfers = params.messages if params.has_bank else 0
@@ -408,8 +408,11 @@ class Simulation:
         else:  # pragma: no cover - the planner only creates the kinds above
             raise AssertionError(kind)
 
+    def _live_cores(self) -> list[NodeCore]:
+        return [d.core for d in self.drivers.values() if d is not None]
+
     def _sample(self) -> None:
-        sizes = [c.footprint().total() for c in self.cores.values() if c is not None]
+        sizes = [c.footprint().total() for c in self._live_cores()]
         self.footprints.append((self.multicasts, max(sizes, default=0)))
 
     def _transmit(self, frame: Frame) -> None:
@@ -513,7 +516,6 @@ class Simulation:
             members=self.names,
             routes=self.routes[name],
         )
-        self.cores[name] = core
         if self.params.has_bank:
             # As on a real node, a restarted account is replayed from the log.
             restored = self.incarnation[name] > 1
@@ -539,10 +541,11 @@ class Simulation:
             self._push(self.now, "send", name, self._send_token[name])
 
     def _crash(self, name: str) -> None:
-        core = self.cores[name]
-        if core is None:
+        driver = self.drivers[name]
+        if driver is None:
             self._pending_faults -= 1
             return
+        core = driver.core
         self.crashes += 1
         status = core.status()
         self.retired_retransmits += status.retransmits
@@ -556,7 +559,6 @@ class Simulation:
                 "time": round(self.now, 6),
             }
         )
-        self.cores[name] = None
         self.drivers[name] = None
         self.blocked[name] = False
         self._push(self.now + self.fault_rng.uniform(0.2, 2.0), "restart", name)
@@ -591,7 +593,7 @@ class Simulation:
             settle = 3 * cfg.heartbeat_interval + 2 * cfg.loss_timeout
             if self.now < self._last_data + settle:
                 return False
-        return all(core is not None and core.quiescent() for core in self.cores.values())
+        return all(d is not None and d.core.quiescent() for d in self.drivers.values())
 
     def _result(self, quiesced: bool) -> SimResult:
         p = self.params
@@ -600,7 +602,7 @@ class Simulation:
             reliable=p.channel.reliable,
             fifo=p.channel is ChannelMode.FIFO,
         )
-        live = [c.status() for c in self.cores.values() if c is not None]
+        live = [c.status() for c in self._live_cores()]
         retransmits = self.retired_retransmits + sum(s.retransmits for s in live)
         channel_losses = self.retired_losses + sum(s.lost for s in live)
         kinds = self.net.counts.by_kind
