@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
+from zmqcast.api.types import NodeStatus
 from zmqcast.core.config import CoreConfig
 from zmqcast.core.events import Delivery, Event, EventKind
 from zmqcast.core.frames import Frame
@@ -118,3 +120,38 @@ def test_every_simulated_node_is_a_driver_on_the_simulators_clock() -> None:
     assert all(d.clock is sim.clock for d in drivers)
     assert sim.clock.now == result.end_time
     assert sum(d.multicasts for d in drivers) == sim.multicasts == 15
+
+
+def test_a_fin_whose_ack_is_lost_leaves_the_initiator_waiting_on_that_peer() -> None:
+    """The cause of a bank run that never ended (CI, 2026-12-01): a peer took the
+    initiator's FIN and stopped before its ack got through. The initiator then
+    holds an unreleased control item that only that peer could release; the
+    status names the peer, so a run's end can give it up once it is suspected."""
+    pair = Pair()
+    for d in pair.drivers.values():
+        d.start()
+    pair.settle()
+    a, b = pair.drivers["A"], pair.drivers["B"]
+    a.snapshot(Variant.LAI_YANG)  # its control items travel on the control channel only
+    for _ in range(100):
+        frames, pair.wire[:] = list(pair.wire), []
+        for f in frames:
+            if a.core.snapshots.active == 0 and f.src == "B":
+                continue  # the snapshot is over at A: B has stopped, nothing of it arrives
+            pair.drivers[f.dst].receive([f])
+        pair.clock.now += 0.01
+        for d in pair.drivers.values():
+            d.tick_if_due()
+    assert b.core.settled() and b.core.snapshots.active == 0  # B took the FIN
+    assert not a.core.settled() and a.core.status().ctl_unreleased > 0
+    assert a.core.status().unreleased == 0 and a.core.waiting_on() == ["B"]
+
+
+def test_finished_gives_up_only_what_suspected_peers_hold() -> None:
+    base = NodeStatus("A", 1, 5, 0, 0, True, 0, 0, 0, 0)
+    assert base.settled and base.finished
+    waiting = replace(base, ctl_unreleased=1, waiting_on=("B",))
+    assert not waiting.settled and not waiting.finished
+    assert replace(waiting, suspects=("B",)).finished
+    assert not replace(waiting, waiting_on=("B", "C"), suspects=("B",)).finished
+    assert not replace(base, snapshots_active=1, suspects=("B",)).finished

@@ -145,6 +145,21 @@ class NodeStatus:
         """Nothing of this node's is unreleased and no snapshot runs here."""
         return not (self.unreleased or self.ctl_unreleased or self.snapshots_active)
 
+    @property
+    def finished(self) -> bool:
+        """Settled, except for items held by peers the failure detector suspects.
+
+        A peer that finished may stop before our last retransmission (or its
+        ack) gets through; it is then silent, suspected, and waiting for it
+        would never end. Applications that end a run use this, then linger
+        until :attr:`quiet` shows that no peer still needs our acks.
+        """
+        if self.snapshots_active:
+            return False
+        if not (self.unreleased or self.ctl_unreleased):
+            return True
+        return set(self.waiting_on) <= set(self.suspects)
+
     @classmethod
     def from_fields(cls, fields: dict[str, Any]) -> NodeStatus:
         return cls(

@@ -98,8 +98,9 @@ def run_bank(
 
     The node's clock for the plan starts once all its outgoing channels are
     connected. It then transfers and takes its turns initiating snapshots
-    until the plan's end, and stops once it is settled and has been quiet
-    (no transfer or snapshot step) for the plan's grace period.
+    until the plan's end, and stops once it is finished (see
+    :attr:`NodeStatus.finished`) and has been quiet (no transfer or snapshot
+    step here, no data frame from a peer) for the plan's grace period.
     """
     ids = list(node.config.ids)
     schedule = BankSchedule(
@@ -125,10 +126,15 @@ def run_bank(
                 return 0
         wait = min(schedule.next_deadline(), schedule.end) - time.monotonic()
         stop.wait(max(0.0, min(wait, POLL)))
-    # Settle: peers' last transfers and snapshot records must still find us.
+    # Settle: peers' last transfers and snapshot records must still find us,
+    # and a peer still retransmitting to us needs our acks, so a node ends
+    # only once no peer has sent it data for the grace period too. What waits
+    # on a peer that already stopped is given up once that peer is suspected.
     while not stop.is_set() and not node.closed:
         now = time.monotonic()
-        if node.status().settled and now - node.last_activity >= plan.grace:
+        status = node.status()
+        quiet = min(now - node.last_activity, status.quiet)
+        if status.finished and quiet >= plan.grace:
             return 0
         if now - schedule.end > plan.limit:
             console.write(f"[{node.id}] error: the bank run did not settle in time")

@@ -312,9 +312,7 @@ def run_script(node: Node, app: ChatApp, console: Console, stop: threading.Event
         if stop.is_set():
             return 0
         status = node.status()
-        if done_at is None and (
-            not status.unreleased or set(status.waiting_on) <= set(status.suspects)
-        ):
+        if done_at is None and status.finished:
             done_at = time.monotonic()
         if done_at is not None and min(time.monotonic() - done_at, status.quiet) >= linger:
             return 0

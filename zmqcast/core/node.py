@@ -236,8 +236,10 @@ class NodeCore:
         return sorted(p for p, suspected in self.detector.suspected.items() if suspected)
 
     def waiting_on(self) -> list[str]:
-        """The out-neighbours holding items of ours that they have not released."""
-        return [p for p, s in self.senders.items() if s.unreleased]
+        """The out-neighbours holding items of ours (data or control) not yet released."""
+        waiting = {p for p, s in self.senders.items() if s.unreleased}
+        waiting.update(p for p, s in self.ctl_senders.items() if s.unreleased)
+        return sorted(waiting)
 
     def status(self) -> CoreStatus:
         """Counters a driver reports (admin ``status``, ``stop`` events, the API)."""
