@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from zmqcast.core.config import ChannelMode, CoreConfig
+from zmqcast.core.config import ChannelMode, CoreConfig, Relay
 from zmqcast.security.keys import KeyFileError, check_z85_key, read_public_key
 from zmqcast.topology import SHAPES, Topology, build, strongly_connected
 
@@ -241,6 +241,7 @@ def parse_config(data: Any, *, base_dir: Path | None = None) -> ClusterConfig:
             "faults",
             "max_frame_bytes",
             "trace",
+            "relay",
             "security",
             "admin",
         },
@@ -257,6 +258,10 @@ def parse_config(data: Any, *, base_dir: Path | None = None) -> ClusterConfig:
     trace = data.get("trace", "full")
     if trace not in TRACE_LEVELS:
         raise ConfigError("trace", f"must be one of {', '.join(TRACE_LEVELS)}, got {trace!r}")
+    relay = data.get("relay", Relay.TREE.value)
+    relays = [r.value for r in Relay]
+    if relay not in relays:
+        raise ConfigError("relay", f"must be one of {', '.join(relays)}, got {relay!r}")
     timeouts = data.get("timeouts", {})
     if not isinstance(timeouts, dict):
         raise ConfigError("timeouts", "must be an object")
@@ -268,6 +273,7 @@ def parse_config(data: Any, *, base_dir: Path | None = None) -> ClusterConfig:
     try:
         core = CoreConfig(
             mode=ChannelMode(channel),
+            relay=Relay(relay),
             window=window,
             reorder_limit=max(4096, window),
             rto=values["rto"],

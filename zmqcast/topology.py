@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 Topology = dict[str, list[str]]
 
@@ -151,3 +152,46 @@ def next_hops(topology: Mapping[str, Sequence[str]], node: str) -> dict[str, str
             following.extend((n, first) for n in adjacent[current] if n not in seen)
         frontier = following
     return hops
+
+
+@dataclass(frozen=True, slots=True)
+class RelayTree:
+    """One node's place in every origin's relay tree (config ``"relay": "tree"``).
+
+    ``parent[o]`` is the neighbour from which this node takes ``o``'s
+    multicasts (absent for its own), and ``children[o]`` the out-neighbours it
+    passes them on to. Over all nodes, each origin's tree has N-1 edges, so a
+    multicast costs N-1 data copies while nothing fails.
+    """
+
+    parent: Mapping[str, str]
+    children: Mapping[str, tuple[str, ...]]
+
+
+def relay_tree(topology: Mapping[str, Sequence[str]], node: str) -> RelayTree:
+    """``node``'s parent and children in each origin's breadth-first out-tree.
+
+    Breadth first over the directed links, out-neighbours in their listed
+    order, so every node computes the same trees and each path is a shortest
+    one (a mesh gives stars: the origin sends to everyone itself). Needs a
+    strongly connected topology, where every origin's tree spans every node.
+    """
+    parent: dict[str, str] = {}
+    children: dict[str, tuple[str, ...]] = {}
+    for origin in topology:
+        discovered_by: dict[str, str] = {}
+        seen = {origin}
+        frontier = [origin]
+        while frontier:
+            following: list[str] = []
+            for current in frontier:
+                for nxt in topology.get(current, ()):
+                    if nxt not in seen:
+                        seen.add(nxt)
+                        discovered_by[nxt] = current
+                        following.append(nxt)
+            frontier = following
+        if node in discovered_by:
+            parent[origin] = discovered_by[node]
+        children[origin] = tuple(n for n, p in discovered_by.items() if p == node)
+    return RelayTree(parent, children)

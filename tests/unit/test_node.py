@@ -6,55 +6,17 @@ from collections import Counter
 
 import pytest
 
+from tests.unit.corenet import CoreNet
 from zmqcast.core.config import FRAME_HEADROOM, CoreConfig
-from zmqcast.core.events import Delivery, Event, Outputs
-from zmqcast.core.frames import Frame
 from zmqcast.core.node import Backpressure, NodeCore
-from zmqcast.topology import build, echo_neighbours, in_neighbours, node_names
-
-STEP = 0.01
+from zmqcast.topology import build, node_names
 
 
-class Net:
+class Net(CoreNet):
     """Delivers every frame at once and in order; ticks every node on a fixed step."""
 
     def __init__(self, shape: str, count: int, cfg: CoreConfig) -> None:
-        names = node_names(count)
-        topo = build(shape, names)
-        incoming = in_neighbours(topo)
-        self.cores = {
-            n: NodeCore(n, 1, topo[n], incoming[n], cfg, 0.0, echo_to=echo_neighbours(topo, n))
-            for n in names
-        }
-        self.now = 0.0
-        self.queue: list[Frame] = []
-        self.delivered: dict[str, list[Delivery]] = {n: [] for n in names}
-        self.events: list[Event] = []
-        for core in self.cores.values():
-            self.absorb(core.id, core.start(0.0))
-        self.pump()
-
-    def absorb(self, node: str, out: Outputs) -> None:
-        self.queue.extend(out.frames)
-        self.delivered[node].extend(out.deliveries)
-        self.events.extend(out.events)
-
-    def pump(self) -> None:
-        while self.queue:
-            frame = self.queue.pop(0)
-            self.absorb(frame.dst, self.cores[frame.dst].receive(frame, self.now))
-
-    def multicast(self, node: str, body: bytes) -> None:
-        self.absorb(node, self.cores[node].multicast(body, self.now))
-        self.pump()
-
-    def run(self, seconds: float) -> None:
-        end = self.now + seconds
-        while self.now < end:
-            self.now = round(self.now + STEP, 6)
-            for core in self.cores.values():
-                self.absorb(core.id, core.tick(self.now))
-            self.pump()
+        super().__init__(build(shape, node_names(count)), cfg)
 
 
 SHAPES = [("mesh", 3), ("line", 3), ("ring", 3), ("mesh", 2)]

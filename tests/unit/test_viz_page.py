@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from zmqcast.cli import app
+from zmqcast.core.config import Relay
 from zmqcast.sim.runner import SimParams, simulate
 from zmqcast.viz.model import MessageKind
 
@@ -37,9 +38,20 @@ def parse(html: str) -> Elements:
 
 @pytest.fixture(scope="module")
 def trace(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A simulated 3-node run with multicasts, transfers and two snapshots, as a trace file."""
+    """A simulated 3-node run with multicasts, transfers and two snapshots, as a trace file.
+
+    Flooding, so that relayed copies are drawn too (a mesh's relay trees have none).
+    """
     result = simulate(
-        SimParams(nodes=3, messages=6, workload="mixed", snapshots=2, loss=0.1, seed=3)
+        SimParams(
+            nodes=3,
+            messages=6,
+            workload="mixed",
+            snapshots=2,
+            loss=0.1,
+            seed=3,
+            relay=Relay.FLOOD,
+        )
     )
     path = tmp_path_factory.mktemp("sim") / "trace.jsonl"
     path.write_bytes(b"".join(orjson.dumps(e) + b"\n" for e in result.events))

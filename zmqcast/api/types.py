@@ -139,6 +139,9 @@ class NodeStatus:
     """Peers the failure detector suspects."""
     quiet: float = 0.0
     """Seconds since a peer last sent this node data."""
+    items_sent: int = 0
+    """Items queued on outgoing data channels (multicast copies, relays,
+    repairs, app messages, markers), retransmissions not counted."""
 
     @property
     def settled(self) -> bool:
@@ -178,6 +181,7 @@ class NodeStatus:
             tuple(fields.get("waiting_on", ())),
             tuple(fields.get("suspects", ())),
             fields.get("quiet", 0.0),
+            fields.get("items_sent", 0),
         )
 
 

@@ -84,6 +84,6 @@ def run_bench(node: Node, app: BenchApp, out: TextIO, stop: threading.Event) -> 
 def report(node: Node, app: BenchApp, out: TextIO) -> None:
     """Print the ``BENCH`` record once the node has stopped."""
     status = node.status()
-    record = app.load.summary(node.id, status.frames_sent, app.released)
+    record = app.load.summary(node.id, status.frames_sent, status.items_sent, app.released)
     out.write("BENCH " + orjson.dumps(record).decode() + "\n")
     out.flush()

@@ -27,6 +27,7 @@ CHANNEL_KINDS = frozenset(
         EventKind.SUSPECT,
         EventKind.ALIVE,
         EventKind.REPLAY,
+        EventKind.REPAIR,
         EventKind.SKIP,
         EventKind.LATE,
     }

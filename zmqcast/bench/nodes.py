@@ -104,6 +104,8 @@ class ClusterResult:
     latency_p99: float
     frames_per_delivery: float
     delivered: int
+    copies_per_multicast: float = 0.0
+    """Data items all nodes sent per multicast (msgs-per-op), retransmissions aside."""
     rss_checkpoint_kb: int = 0
     """Largest per-node peak RSS at the checkpoint (0 if none was asked)."""
     rss_growth_kb: int = 0
@@ -123,6 +125,7 @@ def run_cluster(
     checkpoint: int = 0,
     trace: str = "lean",
     secure: bool = False,
+    relay: str = "tree",
 ) -> ClusterResult:
     """Run ``nodes`` node processes; the first ``senders`` each multicast ``messages``.
 
@@ -130,6 +133,7 @@ def run_cluster(
     times a second while the messages flow. ``trace`` is the config's trace
     level: ``lean`` by default, as a message bus in service would run.
     ``secure``: every link speaks CurveZMQ, with keys made for the run.
+    ``relay``: the config's relay mode.
     """
     with tempfile.TemporaryDirectory(prefix="zmqcast-bench-") as tmp:
         run_dir = Path(tmp)
@@ -139,7 +143,7 @@ def run_cluster(
             {"id": n, "host": "127.0.0.1", "port": p}
             for n, p in zip(ids, free_ports(nodes), strict=True)
         ]
-        data: dict[str, Any] = {"nodes": entries, "trace": trace}
+        data: dict[str, Any] = {"nodes": entries, "trace": trace, "relay": relay}
         if secure:
             data, _keys = generate_run_keys(data, run_dir)
         config.write_bytes(orjson.dumps(data))
@@ -237,6 +241,7 @@ def _reduce(
     latencies = [x for r in receivers for x in r["latencies"]]
     delivered = sum(r["delivered"] for r in records)
     frames = sum(r["frames_sent"] for r in records)
+    items = sum(r.get("items_sent", 0) for r in records)
     marks = [(r["rss_checkpoint_kb"], r["rss_end_kb"]) for r in records if r["rss_checkpoint_kb"]]
     return ClusterResult(
         throughput=throughput,
@@ -244,6 +249,7 @@ def _reduce(
         latency_p99=percentile(latencies, 0.99),
         frames_per_delivery=frames / max(delivered, 1),
         delivered=delivered,
+        copies_per_multicast=items / max(senders * messages, 1),
         rss_checkpoint_kb=max((m[0] for m in marks), default=0),
         rss_growth_kb=max((m[1] - m[0] for m in marks), default=0),
     )

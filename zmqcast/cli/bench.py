@@ -26,6 +26,7 @@ from zmqcast.bench.stats import median, percentile
 from zmqcast.cli.diagram import check_output, write_output
 from zmqcast.cli.errors import check_choice, fail
 from zmqcast.config import TRACE_LEVELS
+from zmqcast.core.config import Relay
 from zmqcast.runtime.spawn import free_ports
 from zmqcast.viz.reports import bench_report
 
@@ -90,10 +91,14 @@ def bench(
             "and report its cost as a ratio to plain mode.",
         ),
     ] = False,
+    relay: Annotated[
+        str, typer.Option(help="The nodes' config relay mode: tree (N-1 copies) or flood.")
+    ] = Relay.TREE.value,
 ) -> None:
     """Run SCENARIO and its raw pyzmq baseline REPEAT times; report medians and ratios."""
     check_choice("SCENARIO", scenario, SCENARIOS)
     check_choice("--trace", trace, TRACE_LEVELS)
+    check_choice("--relay", relay, tuple(r.value for r in Relay))
     check_output("--report", report_file)
     if not 2 <= nodes <= 64:
         fail("--nodes", f"must be in [2, 64], got {nodes}")
@@ -147,6 +152,7 @@ def bench(
             Metric("send-to-deliver p50", "s"),
             Metric("send-to-deliver p99", "s"),
             Metric("frames per delivery", "1"),
+            Metric("copies per multicast", "1"),
         ]
     senders = nodes if scenario == "all-to-all" else 1
     pyre_runs: list[PyreResult] = []
@@ -166,21 +172,31 @@ def bench(
         rtt50.samples.append(p50)
         rtt99.samples.append(p99)
         if scenario == "memory":
-            result = run_cluster(nodes, messages, size, checkpoint=messages // 10, trace=trace)
+            result = run_cluster(
+                nodes, messages, size, checkpoint=messages // 10, trace=trace, relay=relay
+            )
             ours[0].samples.append(result.throughput)
             ours[1].samples.append(result.rss_checkpoint_kb)
             ours[2].samples.append(result.rss_growth_kb)
         elif scenario == "snapshot":
-            before = run_cluster(nodes, messages, size, trace=trace).throughput
+            before = run_cluster(nodes, messages, size, trace=trace, relay=relay).throughput
             loaded = [
                 run_cluster(
-                    nodes, messages, size, snapshot_rate=SNAPSHOT_RATE, variant=v, trace=trace
+                    nodes,
+                    messages,
+                    size,
+                    snapshot_rate=SNAPSHOT_RATE,
+                    variant=v,
+                    trace=trace,
+                    relay=relay,
                 )
                 for v in VARIANTS
             ]
             # Unloaded runs on both sides of the loaded ones: the machine's own
             # drift over the repeat then weighs on both sides of the ratio.
-            base = (before + run_cluster(nodes, messages, size, trace=trace).throughput) / 2
+            base = (
+                before + run_cluster(nodes, messages, size, trace=trace, relay=relay).throughput
+            ) / 2
             ours[0].samples.append(base)
             for i, run in enumerate(loaded):
                 d = run.snapshot_durations
@@ -193,16 +209,18 @@ def bench(
             except PyreDiscoveryError as e:
                 fail("pyre", str(e))
             pyre_runs.append(theirs)
-            result = run_cluster(nodes, messages, size, trace=trace)
+            result = run_cluster(nodes, messages, size, trace=trace, relay=relay)
             pyre_figures = (theirs.throughput, theirs.latency_p50, theirs.latency_p99)
             ours_figures = (result.throughput, result.latency_p50, result.latency_p99)
             _append(ours, (*pyre_figures, theirs.delivered_fraction, *ours_figures))
         elif ours:
-            result = run_cluster(nodes, messages, size, senders, trace=trace)
+            result = run_cluster(nodes, messages, size, senders, trace=trace, relay=relay)
             figures = (result.throughput, result.latency_p50, result.latency_p99)
-            _append(ours, (*figures, result.frames_per_delivery))
+            _append(ours, (*figures, result.frames_per_delivery, result.copies_per_multicast))
             if secure:
-                safe = run_cluster(nodes, messages, size, senders, trace=trace, secure=True)
+                safe = run_cluster(
+                    nodes, messages, size, senders, trace=trace, relay=relay, secure=True
+                )
                 _append(secured, (safe.throughput, safe.latency_p50, safe.latency_p99))
 
     try:
@@ -231,6 +249,7 @@ def bench(
         "size": size,
         "repeat": repeat,
         "trace": trace,
+        "relay": relay,
         "metrics": [m.record() for m in metrics],
         "ratio_to_raw": ratio,
         "ratio_to_raw_runs": ratios,

@@ -12,7 +12,7 @@ import typer
 from zmqcast.check.report import InvariantResult
 from zmqcast.cli.errors import check_choice, check_probability, fail
 from zmqcast.cli.options import SeedOption, check_seed
-from zmqcast.core.config import ChannelMode
+from zmqcast.core.config import ChannelMode, Relay
 from zmqcast.fsutil import write_atomic
 from zmqcast.sim.runner import (
     DEFAULT_MAX_TIME,
@@ -27,6 +27,7 @@ from zmqcast.sim.runner import (
 from zmqcast.topology import SHAPES
 
 MODES = tuple(m.value for m in ChannelMode)
+RELAYS = tuple(r.value for r in Relay)
 
 
 def format_summary(result: SimResult) -> str:
@@ -36,6 +37,8 @@ def format_summary(result: SimResult) -> str:
     faults = s["faults"]
     frames = s["frames"]
     extra = "" if p.window == DEFAULT_WINDOW else f", window {p.window}"
+    if p.relay is not Relay.TREE:
+        extra += f", {p.relay.value} relay"
     if p.workload != "chat":
         extra += f", {p.workload} workload"
     lines = [
@@ -134,6 +137,9 @@ def sim(
     window: Annotated[
         int, typer.Option(help=f"Flow-control window of every channel, 1 to {MAX_WINDOW}.")
     ] = DEFAULT_WINDOW,
+    relay: Annotated[
+        str, typer.Option(help="tree (N-1 copies per multicast) or flood (the seed's flooding).")
+    ] = Relay.TREE.value,
     max_time: Annotated[
         float, typer.Option(help="Virtual seconds by which the run must be quiet (liveness).")
     ] = DEFAULT_MAX_TIME,
@@ -156,6 +162,7 @@ def sim(
     check_seed(seed)
     check_choice("--topology", topology, SHAPES)
     check_choice("--channel", channel, MODES)
+    check_choice("--relay", relay, RELAYS)
     if nodes < 2 or nodes > 64:
         fail("--nodes", f"must be between 2 and 64, got {nodes}")
     if topology == "squares" and nodes != 8:
@@ -192,6 +199,7 @@ def sim(
         snapshots=snapshots,
         variant=variant,
         window=window,
+        relay=Relay(relay),
         max_time=max_time,
         send_interval=send_interval,
     )

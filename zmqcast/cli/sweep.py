@@ -28,6 +28,7 @@ from zmqcast.sim.sweep import (
     DEFAULT_MAX_TIME,
     EXCEPTION,
     NODE_RANGE,
+    RELAYS,
     WINDOWS,
     Matrix,
     MatrixError,
@@ -77,6 +78,7 @@ def build_matrix(
     window: list[str] | None,
     workload: list[str] | None,
     max_time: float,
+    relay: list[str] | None = None,
 ) -> Matrix:
     """The matrix the filters leave; exits 2 naming the flag on a bad value."""
     fields: dict[str, Any] = {"max_time": max_time}
@@ -90,6 +92,8 @@ def build_matrix(
         fields["windows"] = _ints("--window", _split(window))
     if workload:
         fields["workloads"] = tuple(dict.fromkeys(_split(workload)))
+    if relay:
+        fields["relays"] = tuple(dict.fromkeys(_split(relay)))
     try:
         matrix = Matrix(**fields)
     except MatrixError as exc:
@@ -161,9 +165,11 @@ def format_report(
         mark = "" if t.failed == 0 else f"  {t.failed} FAILED"
         lines.append(f"  {topology:<8}  {channel:<9}  {window:>6}  {_fraction(t):>7}{mark}")
     by_workload = tally_by(outcomes, lambda p: p.workload)
+    by_relay = tally_by(outcomes, lambda p: p.relay.value)
     lines += [
         "",
         "  by workload: " + ", ".join(f"{k} {_fraction(t)}" for k, t in by_workload.items()),
+        "  by relay:    " + ", ".join(f"{k} {_fraction(t)}" for k, t in by_relay.items()),
     ]
     if len(outcomes) < planned:
         lines.append(f"  interrupted: {planned - len(outcomes)} of {planned} runs not done")
@@ -208,6 +214,10 @@ def report_json(
             k: {"runs": t.runs, "passed": t.passed, "failed": t.failed}
             for k, t in tally_by(outcomes, lambda p: p.workload).items()
         },
+        "by_relay": {
+            k: {"runs": t.runs, "passed": t.passed, "failed": t.failed}
+            for k, t in tally_by(outcomes, lambda p: p.relay.value).items()
+        },
         "failures": [
             {"run": o.index, "failure": o.failure, "detail": o.detail, "command": o.command}
             for o in outcomes
@@ -249,6 +259,10 @@ def sweep(
         list[str] | None,
         typer.Option(metavar="<list>", help="Only these workloads: chat, bank, mixed."),
     ] = None,
+    relay: Annotated[
+        list[str] | None,
+        typer.Option(metavar="<list>", help=f"Only these relay modes: {', '.join(RELAYS)}."),
+    ] = None,
     max_time: Annotated[
         float,
         typer.Option(
@@ -260,7 +274,7 @@ def sweep(
     """Swarm-test the simulator: draw runs from the whole matrix of settings.
 
     Each run draws its cluster size, topology, channel mode, window, workload,
-    messages, faults and snapshots. Filters (repeatable or comma-separated)
+    messages, faults, snapshots and relay mode. Filters (repeatable or comma-separated)
     narrow one dimension each. Prints the pass count per cell and, for every
     failure, the invariant that failed and the ``zmqcast sim`` command that
     replays it. Exits 0 if every run passed, 1 on any failure, 2 on a bad flag.
@@ -271,7 +285,7 @@ def sweep(
     if not 1 <= workers <= MAX_JOBS:
         fail("--jobs", f"must be between 1 and {MAX_JOBS}, got {workers}")
     check_seed(seed)
-    matrix = build_matrix(nodes, topology, channel, window, workload, max_time)
+    matrix = build_matrix(nodes, topology, channel, window, workload, max_time, relay)
     plan = draw_runs(matrix, seed, runs)
     workers = min(workers, runs)
     started = time.monotonic()

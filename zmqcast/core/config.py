@@ -21,6 +21,18 @@ class ChannelMode(StrEnum):
         return self is not ChannelMode.LOSSY
 
 
+class Relay(StrEnum):
+    """How a multicast spreads (config ``relay``; README, "Dissemination")."""
+
+    TREE = "tree"
+    """Along each origin's breadth-first out-tree: N-1 data copies per
+    multicast while nothing fails; flooding takes over where a copy may have
+    been cut off (see :mod:`zmqcast.core.flood`)."""
+    FLOOD = "flood"
+    """The seed's eager flooding: every node relays to every out-neighbour,
+    one copy per link (N(N-1) on a mesh)."""
+
+
 FRAME_HEADROOM = 64 * 1024
 """Bytes of a frame kept for its JSON header (up to ``max_batch`` item headers)."""
 
@@ -30,6 +42,8 @@ class CoreConfig:
     """Timers are in seconds of whatever clock the driver feeds as ``now``."""
 
     mode: ChannelMode = ChannelMode.FIFO
+    relay: Relay = Relay.TREE
+    """How multicasts spread; the drivers hand the core its relay trees."""
     window: int = 256
     """Most unreleased items an origin may have on one channel before it is told
     to wait. Also the width of the duplicate-suppression window per origin."""

@@ -39,6 +39,7 @@ class EventKind(StrEnum):
     LATE = "late"
     SKIP = "skip"
     REPLAY = "replay"
+    REPAIR = "repair"
     # Channels and peers.
     RETRANSMIT = "retransmit"
     GAP = "gap"

@@ -55,6 +55,27 @@ Stable floor
     for such a gap in holdback, giving it up only after ``holdback_timeout``.
     Retention and replay still use the floor to skip what is settled.
 
+Relay trees (config ``"relay": "tree"``, the default)
+    Flooding sends one copy per link, N(N-1) on a mesh. Given a
+    :class:`~zmqcast.topology.RelayTree`, a node instead passes a message it
+    took from its parent in the origin's breadth-first out-tree only to its
+    children there: N-1 copies in all, and custody works along the tree as it
+    does along flooding's paths. While the origin lives, its custody covers
+    every relay's crash: each parent holds its copy until the child's whole
+    subtree released it, and sends it again to the child's next incarnation.
+    A copy can only be cut off when every node above the break crashed, the
+    origin included. Then, walking down from the break towards any node that
+    has the message, some node that has it finds its parent failed: it sees
+    the parent's next incarnation, or suspects it. That node starts a *repair
+    flood* of every retained message above the floor that came down through
+    that parent (:meth:`Flooding.peer_failed`). A repair copy carries ``rp``
+    in its header, and every node passes it on once to all its out-neighbours,
+    even when it already has the message: nodes that have it must still carry
+    the repair to those beyond them that lack it. (Without ``rp``, a copy that
+    does not come from the receiver's tree parent is flooded on only if it is
+    new, as with ``"relay": "flood"``.) So repair costs flooding's price, but
+    only for what was in flight at a failure, and only where one happened.
+
 Holdback (``fifo`` channels only)
     A restarted relay may forward a later message before an earlier one that
     its predecessor had handled. Messages are therefore delivered (and relayed)
@@ -69,7 +90,7 @@ Holdback (``fifo`` channels only)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -81,8 +102,11 @@ from zmqcast.core.frames import Item, Meta
 from zmqcast.core.payload import payload_fields
 from zmqcast.core.receiver import ReceiveChannel
 from zmqcast.core.sender import SendChannel
+from zmqcast.topology import RelayTree
 
 MULTICAST = "mc"
+REPAIR = "rp"
+"""Header flag of a repair copy (relay trees): passed on once by every node."""
 _NEVER = float("inf")
 
 MsgKey = tuple[str, int, int]
@@ -123,10 +147,12 @@ class _Retained:
     deletions leave at a dict's front.
     """
 
-    __slots__ = ("high", "items", "low")
+    __slots__ = ("high", "items", "low", "repaired")
 
     def __init__(self) -> None:
         self.items: dict[int, tuple[Meta, bytes]] = {}
+        self.repaired: set[int] = set()
+        """Retained messages this node already passed a repair flood on for."""
         self.low = 1
         """Every key below this is absent."""
         self.high = 0
@@ -144,9 +170,12 @@ class _Retained:
         if floor - self.low >= window:
             # A jump (a skipped gap, a hostile oseq): rebuild, not one pop per number.
             self.items = {k: v for k, v in items.items() if k > floor}
+            self.repaired = {k for k in self.repaired if k > floor}
         else:
             for k in range(self.low, floor + 1):
                 items.pop(k, None)
+            if self.repaired:
+                self.repaired.difference_update(range(self.low, floor + 1))
         self.low = floor + 1
 
 
@@ -170,6 +199,8 @@ class FloodStats:
     stale_epoch: int = 0
     skipped: int = 0
     bad_items: int = 0
+    repaired: int = 0
+    """Copies sent again by :meth:`Flooding.peer_failed` (relay trees only)."""
 
 
 EventSink = Callable[[str, dict[str, Any]], None]
@@ -189,7 +220,9 @@ class Flooding:
         event: EventSink,
         echo_to: frozenset[str],
         restarted: bool,
+        tree: RelayTree | None = None,
     ) -> None:
+        """Without a ``tree``, every relay floods."""
         self.id = node_id
         self.inc = inc
         self.cfg = cfg
@@ -215,8 +248,12 @@ class Flooding:
         self._streams: dict[tuple[str, int], _Stream] = {}
         # Per origin epoch, the last ``window`` delivered messages, oldest first.
         self._retained: dict[tuple[str, int], _Retained] = {}
-        # Relay targets per upstream neighbour (the out-neighbours are fixed).
+        # Flooding's relay targets per upstream neighbour (the out-neighbours are fixed).
         self._targets: dict[str, list[str]] = {}
+        self._tree = tree
+        self._own_targets = list(senders)
+        if tree is not None:
+            self._own_targets = [p for p in tree.children.get(node_id, ()) if p in senders]
 
     # ------------------------------------------------------------- sending
     def _oldest_alive(self) -> int | None:
@@ -273,7 +310,7 @@ class Flooding:
                 {"origin": self.id, "oepoch": self.inc, "oseq": seq, "size": len(body)},
             )
         self._retain((self.id, self.inc, seq), meta, body)
-        spread = self._send_copies((self.id, self.inc, seq), meta, body, list(self.senders), None)
+        spread = self._send_copies((self.id, self.inc, seq), meta, body, self._own_targets, None)
         if spread is not None:
             self._alive[seq] = spread
 
@@ -282,7 +319,7 @@ class Flooding:
         key: MsgKey,
         meta: Meta,
         body: bytes,
-        targets: list[str],
+        targets: Sequence[str],
         upstream: Upstream | None,
     ) -> Spread | None:
         """Queue one copy per target; track them if the channels are reliable."""
@@ -353,6 +390,8 @@ class Flooding:
                     EventKind.DUPLICATE,
                     {"origin": origin, "oepoch": oepoch, "oseq": oseq, "from": src},
                 )
+            if REPAIR in item.meta:
+                self._pass_repair(key, item, src)
             spread = self._spreading.get(key)
             if spread is not None:
                 spread.held.append(upstream)
@@ -450,16 +489,51 @@ class Flooding:
             Delivery(origin, oepoch, oseq, self.clock.value, p.ts, p.src, p.body)
         )
         self._retain(key, p.meta, p.body)
-        targets = self._targets.get(p.src)
-        if targets is None:
-            targets = self._targets[p.src] = [
-                peer for peer in self.senders if peer != p.src or peer in self.echo_to
-            ]
-        if p.src in self.echo_to and p.src in self.senders:
-            self.stats.echoed += 1
+        tree = self._tree
+        targets: Sequence[str]
+        if REPAIR in p.meta:
+            targets = self._flood_targets(p.src)
+            kept = self._retained.get((origin, oepoch))
+            if kept is not None:
+                kept.repaired.add(oseq)
+        elif tree is not None and tree.parent.get(origin) == p.src:
+            targets = self._tree_targets(origin)
+        else:  # flooding, or a copy that came off the origin's tree: flooded on
+            targets = self._flood_targets(p.src)
+            if p.src in self.echo_to and p.src in self.senders:
+                self.stats.echoed += 1
         self.stats.relayed += len(targets)
         if not targets or self._send_copies(key, p.meta, p.body, targets, p.upstream) is None:
             self._release(p.upstream, now)
+
+    def _flood_targets(self, src: str) -> list[str]:
+        targets = self._targets.get(src)
+        if targets is None:
+            targets = self._targets[src] = [
+                peer for peer in self.senders if peer != src or peer in self.echo_to
+            ]
+        return targets
+
+    def _pass_repair(self, key: MsgKey, item: Item, src: str) -> None:
+        """Pass a repair copy of a message this node has on, once (see "Relay trees")."""
+        origin, oepoch, oseq = key
+        kept = self._retained.get((origin, oepoch))
+        if kept is not None and oseq in kept.items:
+            if oseq in kept.repaired:
+                return
+            kept.repaired.add(oseq)
+            for peer in self._flood_targets(src):
+                self.senders[peer].send(item.meta, item.body)
+            self.stats.repaired += 1
+            return
+        stream = self._streams.get((origin, oepoch))
+        pending = stream.waiting.get(oseq) if stream is not None else None
+        if pending is not None:  # held back: it goes on as a repair once delivered
+            pending.meta = item.meta
+
+    def _tree_targets(self, origin: str) -> Sequence[str]:
+        assert self._tree is not None
+        return self._tree.children.get(origin, ())
 
     # ------------------------------------------------------------- retention
     def _retain(self, key: MsgKey, meta: Meta, body: bytes) -> None:
@@ -508,6 +582,39 @@ class Flooding:
                 count += 1
         if count:
             self.event(EventKind.REPLAY, {"peer": peer, "count": count})
+        return count
+
+    def peer_failed(self, peer: str) -> int:
+        """``peer`` restarted or is suspected: flood again what it may have cut off.
+
+        Only with relay trees (flooding already sends every copy on every
+        link). Every retained message above its origin's stable floor whose
+        origin is ``peer``, or which reached this node through ``peer`` as its
+        tree parent, goes once more to every out-neighbour, untracked:
+        each receiver's own custody carries it on, and a receiver that has it
+        passes the repair on once. See "Relay trees" above.
+        """
+        tree = self._tree
+        if tree is None or not self._custody:
+            return 0
+        count = 0
+        for (origin, oepoch), kept in self._retained.items():
+            if origin != peer and tree.parent.get(origin) != peer:
+                continue
+            floor = self._stable.get((origin, oepoch), 0)
+            for oseq, (meta, body) in kept.items.items():
+                if oseq <= floor or oseq in kept.repaired:
+                    continue
+                kept.repaired.add(oseq)
+                repair = {**meta, REPAIR: 1}
+                # To every out-neighbour, ``peer`` too: a restarted one floods
+                # it on, and where ``peer`` is the only way on (a line), it must.
+                for sender in self.senders.values():
+                    sender.send(repair, body)
+                count += 1
+        if count:
+            self.stats.repaired += count
+            self.event(EventKind.REPAIR, {"peer": peer, "count": count})
         return count
 
     # ------------------------------------------------------------- custody

@@ -24,6 +24,7 @@ from zmqcast.core.receiver import ReceiveChannel
 from zmqcast.core.sender import SendChannel
 from zmqcast.core.seqset import SeqSet
 from zmqcast.core.snapshot import APP, MARKER, App, SnapshotLayer, Variant
+from zmqcast.topology import RelayTree
 
 
 class Backpressure(Exception):
@@ -63,6 +64,9 @@ class CoreStatus:
     snapshots_active: int
     lost: int = 0
     """Items the receivers declared lost (lossy channels only)."""
+    items_sent: int = 0
+    """Items queued on outgoing data channels (multicast copies, relays,
+    repairs, app messages, markers); retransmissions are not counted."""
 
 
 class NodeCore:
@@ -80,6 +84,7 @@ class NodeCore:
         restarted: bool = False,
         members: Sequence[str] = (),
         routes: Mapping[str, str] | None = None,
+        tree: RelayTree | None = None,
     ) -> None:
         """``echo_to`` lists the out-neighbours to which copies received from them
         are echoed back (:func:`zmqcast.topology.echo_neighbours` computes it);
@@ -87,7 +92,9 @@ class NodeCore:
         it to skip holdback gaps its predecessor may have filled. ``members``
         (every node of the cluster) and ``routes`` (next hop to each,
         :func:`zmqcast.topology.next_hops`) are what snapshots need to collect
-        records at their initiator."""
+        records at their initiator. ``tree`` is this node's place in every
+        origin's relay tree (:func:`zmqcast.topology.relay_tree`); without
+        one, multicasts flood."""
         if inc < 1:
             raise ValueError("inc: an incarnation number starts at 1")
         self.id = node_id
@@ -118,6 +125,7 @@ class NodeCore:
             self.event,
             frozenset(p for p in echo_to if p in self.senders),
             restarted,
+            tree,
         )
         self.snapshots = SnapshotLayer(
             node_id,
@@ -253,6 +261,7 @@ class NodeCore:
             holdback=self.flood.sizes()["holdback"],
             snapshots_active=self.snapshots.active,
             lost=sum(r.stats.lost for r in self.receivers.values()),
+            items_sent=sum(s.stats.items for s in senders),
         )
 
     def quiescent(self) -> bool:
@@ -375,6 +384,7 @@ class NodeCore:
         self.snapshots.tick(now)
         for peer in self.detector.poll(now):
             self.event(EventKind.SUSPECT, {"peer": peer})
+            self.flood.peer_failed(peer)
         return self._finish()
 
     def _finish(self) -> Outputs:
@@ -408,6 +418,7 @@ class NodeCore:
             self._peer_incs[frame.src] = frame.inc
             if known:
                 self.snapshots.peer_restarted(frame.src, now)
+                self.flood.peer_failed(frame.src)
         if frame.lane == CONTROL_LANE:
             self._dispatch_control(frame, now)
             return

@@ -87,7 +87,9 @@ class BenchLoad:
     def received_all(self) -> bool:
         return self.delivered >= self.expect
 
-    def summary(self, node: str, frames_sent: int, released: float | None) -> dict[str, Any]:
+    def summary(
+        self, node: str, frames_sent: int, items_sent: int, released: float | None
+    ) -> dict[str, Any]:
         """The ``BENCH`` record of this node."""
         return {
             "node": node,
@@ -100,6 +102,7 @@ class BenchLoad:
             "last_delivery": self.last_delivery,
             "latencies": [round(x, 7) for x in self.latencies],
             "frames_sent": frames_sent,
+            "items_sent": items_sent,
             "rss_checkpoint_kb": self.rss_checkpoint_kb,
             "rss_end_kb": peak_rss_kb(),
         }

@@ -26,7 +26,6 @@ from zmqcast.config import FAULT_KINDS, ClusterConfig, ConfigError, parse_fault_
 from zmqcast.core.config import ChannelMode
 from zmqcast.core.events import Event, EventKind
 from zmqcast.core.frames import Ack, Data, Frame
-from zmqcast.core.node import NodeCore
 from zmqcast.core.snapshot import DEFAULT_VARIANT, Variant
 from zmqcast.driver import (
     LOG_FAILED_EXIT,
@@ -36,12 +35,13 @@ from zmqcast.driver import (
     SystemClock,
     WriteFailed,
 )
+from zmqcast.driver.placement import place_core
 from zmqcast.runtime.admin import ADMIN_PREFIX, AdminError, Request, decode_request, encode_reply
 from zmqcast.runtime.faults import FaultInjector
 from zmqcast.runtime.transport import Peer, Transport, decode_from
 from zmqcast.security.policy import admin_refusal, op_refusal
 from zmqcast.security.setup import node_keys
-from zmqcast.topology import echo_neighbours, in_neighbours, next_hops
+from zmqcast.topology import in_neighbours
 from zmqcast.wire import FrameError
 
 ADMIN_LINK = f"router:{ADMIN_PREFIX}"
@@ -115,17 +115,13 @@ class NodeRuntime:
         except BaseException:
             self.log.close()
             raise
-        self.core = NodeCore(
+        self.core = place_core(
             node_id,
             self.inc,
-            out_peers,
-            in_neighbours(cfg.links)[node_id],
+            cfg.links,
             core_cfg,
             self.clock.monotonic(),
-            echo_to=echo_neighbours(cfg.links, node_id),
             restarted=self.log.restarted,
-            members=cfg.ids,
-            routes=next_hops(cfg.links, node_id),
         )
         self.driver = NodeDriver(
             self.core, self.clock, self.log, DirectorySnapshots(run_dir), self._inject
@@ -424,6 +420,7 @@ class NodeRuntime:
             "holdback": core.holdback,
             "snapshots_active": core.snapshots_active,
             "frames_sent": self.transport.sent_frames,
+            "items_sent": core.items_sent,
             "retransmits": core.retransmits,
             "workload": not self.paused,
             "balance": None,

@@ -31,17 +31,17 @@ from typing import Any
 from zmqcast.check import CheckReport, check_multicast
 from zmqcast.check.snapshot import SnapshotFiles, SnapshotVerdict, check_snapshots
 from zmqcast.core.bank import OPENING_BALANCE, Bank
-from zmqcast.core.config import ChannelMode, CoreConfig
+from zmqcast.core.config import ChannelMode, CoreConfig, Relay
 from zmqcast.core.events import Event, EventKind, SnapshotFile
 from zmqcast.core.frames import Frame
 from zmqcast.core.ledger import Ledger, replay
 from zmqcast.core.node import NodeCore
 from zmqcast.core.snapshot import DEFAULT_VARIANT, Variant
 from zmqcast.driver import MemoryEventLog, MemorySnapshots, NodeDriver, VirtualClock
+from zmqcast.driver.placement import place_core
 from zmqcast.sim.network import FaultModel, SimNetwork
 from zmqcast.topology import (
     build,
-    echo_neighbours,
     in_neighbours,
     next_hops,
     node_names,
@@ -121,6 +121,8 @@ class SimParams:
     through every variant the mode supports."""
     window: int = DEFAULT_WINDOW
     """The core's flow-control window (:attr:`CoreConfig.window`)."""
+    relay: Relay = Relay.TREE
+    """How multicasts spread (:attr:`CoreConfig.relay`)."""
 
     def __post_init__(self) -> None:
         # ``reorder=True`` (the former switch) is the probability 1.
@@ -158,7 +160,9 @@ class SimParams:
         Limits that must not be below the window are raised with it.
         """
         raised = {n: max(getattr(_CORE_DEFAULTS, n), self.window) for n in _AT_LEAST_WINDOW}
-        return dataclasses.replace(_CORE_DEFAULTS, mode=self.channel, window=self.window, **raised)
+        return dataclasses.replace(
+            _CORE_DEFAULTS, mode=self.channel, relay=self.relay, window=self.window, **raised
+        )
 
     def variants(self) -> list[Variant]:
         """The snapshot variants this run rotates through."""
@@ -199,6 +203,8 @@ class SimParams:
             parts.append(f"--variant {self.variant}")
         if self.window != DEFAULT_WINDOW:
             parts.append(f"--window {self.window}")
+        if self.relay is not Relay.TREE:
+            parts.append(f"--relay {self.relay.value}")
         if self.max_time != DEFAULT_MAX_TIME:
             parts.append(f"--max-time {_flag_number(self.max_time)}")
         if self.send_interval != DEFAULT_SEND_INTERVAL:
@@ -504,16 +510,13 @@ class Simulation:
     # ------------------------------------------------------------- faults
     def _boot(self, name: str) -> None:
         self.incarnation[name] += 1
-        core = NodeCore(
+        core = place_core(
             name,
             self.incarnation[name],
-            self.topology[name],
-            self.incoming[name],
+            self.topology,
             self.cfg,
             self.now,
-            echo_neighbours(self.topology, name),
             restarted=self.incarnation[name] > 1,
-            members=self.names,
             routes=self.routes[name],
         )
         if self.params.has_bank:

@@ -2,8 +2,9 @@
 
 Instead of one carefully chosen fault mix, every run of a sweep draws its own
 cluster size, topology, channel mode, window, workload, message count, fault
-mix and snapshot plan, switching each feature on or off at random (and, for
-reordering, on for every frame or for a drawn share of them). Runs that
+mix, snapshot plan and relay mode (tree or flood), switching each feature on
+or off at random (and, for reordering, on for every frame or for a drawn share
+of them). Runs that
 leave a feature out explore different interleavings than runs that pile every
 feature on, and together they find bugs that neither finds alone.
 
@@ -22,12 +23,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from zmqcast.core.config import ChannelMode
+from zmqcast.core.config import ChannelMode, Relay
 from zmqcast.core.snapshot import Variant
 from zmqcast.sim.runner import BANK_WORKLOADS, MAX_WINDOW, WORKLOADS, SimParams, simulate
 from zmqcast.topology import SHAPES, build, node_names
 
 CHANNELS: tuple[str, ...] = tuple(m.value for m in ChannelMode)
+RELAYS: tuple[str, ...] = tuple(r.value for r in Relay)
 NODE_RANGE = (2, 8)
 """Smallest and largest cluster a sweep draws (``squares`` is always 8)."""
 WINDOWS: tuple[int, ...] = (8, 32, 256)
@@ -53,7 +55,7 @@ class MatrixError(ValueError):
     """A filter that leaves a dimension empty or names an unknown value.
 
     ``dimension`` is the matrix dimension (``nodes``, ``topology``, ``channel``,
-    ``window``, ``workload`` or ``max_time``), which is also the CLI flag.
+    ``window``, ``workload``, ``relay`` or ``max_time``), which is also the CLI flag.
     """
 
     def __init__(self, dimension: str, message: str) -> None:
@@ -75,6 +77,7 @@ class Matrix:
     channels: tuple[str, ...] = CHANNELS
     windows: tuple[int, ...] = WINDOWS
     workloads: tuple[str, ...] = WORKLOADS
+    relays: tuple[str, ...] = RELAYS
     max_time: float = DEFAULT_MAX_TIME
 
     def __post_init__(self) -> None:
@@ -107,6 +110,12 @@ class Matrix:
             self.workloads,
             lambda w: w in WORKLOADS,
             f"must be one of {', '.join(WORKLOADS)}",
+        )
+        _check(
+            "relay",
+            self.relays,
+            lambda r: r in RELAYS,
+            f"must be one of {', '.join(RELAYS)}",
         )
         if not 0 < self.max_time <= 1e6:
             raise MatrixError("max_time", "must be in (0, 1000000] virtual seconds")
@@ -192,6 +201,7 @@ def draw_run(matrix: Matrix, seed: int, index: int) -> SimParams:
     # Drawn last, so every other setting is what it was when reordering was
     # an on/off switch (and 1 is that switch's "on").
     reorder = reorder_rate(rng) if reordering else 0.0
+    relay = Relay(rng.choice(matrix.relays))  # last too, for the same reason
     return SimParams(
         nodes=nodes,
         messages=messages,
@@ -207,6 +217,7 @@ def draw_run(matrix: Matrix, seed: int, index: int) -> SimParams:
         snapshots=snapshots,
         variant=variant,
         window=window,
+        relay=relay,
         max_time=matrix.max_time,
     )
 
