@@ -71,6 +71,9 @@ def test_every_scenario_runs_and_reports_its_ratio(scenario: str) -> None:
         assert ours["median"] > 0
         _check_ratios(record, "ratio_to_raw", ours, raw)
         assert 0 < metrics["frames per delivery"]["median"] < 10
+        # Relay trees on a mesh: the origin's own copies and nothing else.
+        copies = metrics["copies per multicast"]
+        assert copies["min"] == copies["max"] == record["nodes"] - 1
 
 
 def _check_pyre_stayed_in_its_namespaces(record: dict[str, Any]) -> None:
@@ -131,6 +134,27 @@ def test_secure_reports_the_cost_of_encryption_as_a_ratio_to_plain_mode() -> Non
     assert 0 < metrics["secure latency p50"]["median"] <= metrics["secure latency p99"]["max"]
 
 
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize(("relay", "copies"), [("tree", 3), ("flood", 9)])
+def test_light_load_latency_and_copies_per_multicast_in_each_relay_mode(
+    relay: str, copies: int
+) -> None:
+    """``--rate`` paces the origin, for latency at light load; a 4-node mesh
+    costs N-1 copies per multicast with relay trees and (N-1)^2 flooding."""
+    done = _bench(
+        "multicast", "--nodes", "4", "--messages", "100", "--rate", "200", "--repeat", "1",
+        "--relay", relay, "--json",
+    )  # fmt: skip
+    record = orjson.loads(done.stdout.strip().splitlines()[-1])
+    assert record["relay"] == relay and record["rate"] == 200
+    metrics = {m["name"]: m for m in record["metrics"]}
+    assert metrics["copies per multicast"]["median"] == copies
+    # At 200 a second, 100 messages take about half a second to send.
+    assert metrics["multicast delivered/s"]["median"] < 250
+    p50, rtt = metrics["send-to-deliver p50"]["median"], metrics["raw rtt p50"]["median"]
+    assert record["ratio_p50_to_rtt"] == pytest.approx(p50 / rtt)
+
+
 def test_bad_bench_flags_name_the_flag() -> None:
     runner = CliRunner()
     for args, flag in [
@@ -141,6 +165,9 @@ def test_bad_bench_flags_name_the_flag() -> None:
         (["raw", "--repeat", "0"], "--repeat"),
         (["raw", "--trace", "verbose"], "--trace"),
         (["snapshot", "--secure"], "--secure"),
+        (["multicast", "--relay", "gossip"], "--relay"),
+        (["multicast", "--rate", "-1"], "--rate"),
+        (["snapshot", "--rate", "10"], "--rate"),
     ]:
         result = runner.invoke(app, ["bench", *args])
         assert result.exit_code == 2, result.output

@@ -1,6 +1,7 @@
 """The benchmark's node, on the :class:`zmqcast.Node` API (``zmqcast node --bench-send``).
 
-A sender multicasts its messages as fast as the windows take them, with
+A sender multicasts its messages at ``--bench-rate`` a second (light load),
+or as fast as the windows take them, with
 :meth:`~zmqcast.Node.multicast_stream`: the node pulls each body from a
 generator, stamped with the time it goes out, as its window has room, and
 sends them in shared frames; every
@@ -54,6 +55,7 @@ def run_bench(node: Node, app: BenchApp, out: TextIO, stop: threading.Event) -> 
     while not node.status().connected:
         if stop.wait(POLL):
             return 0
+
     def bodies() -> Iterator[bytes]:
         # Pulled on the node's thread as the window has room: each body is
         # stamped with the time it goes out.
@@ -63,7 +65,10 @@ def run_bench(node: Node, app: BenchApp, out: TextIO, stop: threading.Event) -> 
             yield load.body(t)
 
     try:
-        node.multicast_stream(bodies()).result()
+        if load.rate:
+            _paced(node, load, stop)
+        else:
+            node.multicast_stream(bodies()).result()
     except NodeClosed:
         return 0
     while load.send and app.released is None and not stop.is_set():
@@ -79,6 +84,18 @@ def run_bench(node: Node, app: BenchApp, out: TextIO, stop: threading.Event) -> 
         out.flush()
         stop.wait()
     return 0
+
+
+def _paced(node: Node, load: BenchLoad, stop: threading.Event) -> None:
+    """Light load: one message every ``1 / rate`` seconds, each stamped as it is handed over."""
+    interval = 1.0 / load.rate
+    due = time.monotonic()
+    while load.sending and not stop.is_set():
+        t = time.monotonic()
+        load.note_send(t)
+        node.multicast(load.body(t))
+        due += interval
+        stop.wait(max(0.0, due - time.monotonic()))
 
 
 def report(node: Node, app: BenchApp, out: TextIO) -> None:

@@ -126,6 +126,7 @@ def run_cluster(
     trace: str = "lean",
     secure: bool = False,
     relay: str = "tree",
+    rate: float = 0.0,
 ) -> ClusterResult:
     """Run ``nodes`` node processes; the first ``senders`` each multicast ``messages``.
 
@@ -133,7 +134,8 @@ def run_cluster(
     times a second while the messages flow. ``trace`` is the config's trace
     level: ``lean`` by default, as a message bus in service would run.
     ``secure``: every link speaks CurveZMQ, with keys made for the run.
-    ``relay``: the config's relay mode.
+    ``relay``: the config's relay mode. ``rate``: each sender's messages per
+    second (0: as fast as the windows allow).
     """
     with tempfile.TemporaryDirectory(prefix="zmqcast-bench-") as tmp:
         run_dir = Path(tmp)
@@ -151,7 +153,9 @@ def run_cluster(
         procs: dict[str, Proc] = {}
         for i, node in enumerate(ids):
             send = messages if i < senders else 0
-            bench = BenchFlags(size=size, expect=expect - send, send=send, checkpoint=checkpoint)
+            bench = BenchFlags(
+                size=size, expect=expect - send, send=send, checkpoint=checkpoint, rate=rate
+            )
             procs[node] = spawn_node(
                 config, node, run_dir, NodeFlags(bench=bench), own_session=False, unbuffered=False
             )

@@ -25,6 +25,7 @@ from zmqcast.bench.raw import raw_rtt, raw_throughput
 from zmqcast.bench.stats import median, percentile
 from zmqcast.cli.diagram import check_output, write_output
 from zmqcast.cli.errors import check_choice, fail
+from zmqcast.cli.options import check_rate
 from zmqcast.config import TRACE_LEVELS
 from zmqcast.core.config import Relay
 from zmqcast.runtime.spawn import free_ports
@@ -32,6 +33,7 @@ from zmqcast.viz.reports import bench_report
 
 SCENARIOS = ("raw", "channel", "multicast", "all-to-all", "snapshot", "memory", "pyre")
 SECURE_SCENARIOS = ("channel", "multicast", "all-to-all")
+RATE_SCENARIOS = ("channel", "multicast", "all-to-all")
 """Scenarios ``--secure`` runs a second time with CurveZMQ on."""
 SNAPSHOT_RATE = 10.0
 """Snapshots per second in the ``snapshot`` scenario."""
@@ -94,11 +96,21 @@ def bench(
     relay: Annotated[
         str, typer.Option(help="The nodes' config relay mode: tree (N-1 copies) or flood.")
     ] = Relay.TREE.value,
+    rate: Annotated[
+        float,
+        typer.Option(
+            help="multicast, all-to-all: each sender's messages per second, for latency at "
+            "light load (0: as fast as the windows allow)."
+        ),
+    ] = 0.0,
 ) -> None:
     """Run SCENARIO and its raw pyzmq baseline REPEAT times; report medians and ratios."""
     check_choice("SCENARIO", scenario, SCENARIOS)
     check_choice("--trace", trace, TRACE_LEVELS)
     check_choice("--relay", relay, tuple(r.value for r in Relay))
+    check_rate("--rate", rate, zero=True)
+    if rate and scenario not in RATE_SCENARIOS:
+        fail("--rate", f"applies to {', '.join(RATE_SCENARIOS)}, not {scenario}")
     check_output("--report", report_file)
     if not 2 <= nodes <= 64:
         fail("--nodes", f"must be in [2, 64], got {nodes}")
@@ -214,7 +226,9 @@ def bench(
             ours_figures = (result.throughput, result.latency_p50, result.latency_p99)
             _append(ours, (*pyre_figures, theirs.delivered_fraction, *ours_figures))
         elif ours:
-            result = run_cluster(nodes, messages, size, senders, trace=trace, relay=relay)
+            result = run_cluster(
+                nodes, messages, size, senders, trace=trace, relay=relay, rate=rate
+            )
             figures = (result.throughput, result.latency_p50, result.latency_p99)
             _append(ours, (*figures, result.frames_per_delivery, result.copies_per_multicast))
             if secure:
@@ -250,10 +264,17 @@ def bench(
         "repeat": repeat,
         "trace": trace,
         "relay": relay,
+        "rate": rate,
         "metrics": [m.record() for m in metrics],
         "ratio_to_raw": ratio,
         "ratio_to_raw_runs": ratios,
     }
+    latency_ratios: list[float] = []
+    if scenario in RATE_SCENARIOS:
+        # Send-to-deliver p50 over the raw round trip p50 of the same repeat.
+        latency_ratios = _ratios(ours[1].samples, rtt50.samples)
+        record["ratio_p50_to_rtt"] = _median(latency_ratios)
+        record["ratio_p50_to_rtt_runs"] = latency_ratios
     if secure:
         secure_ratios = _ratios(secured[0].samples, ours[0].samples)
         record["ratio_secure_to_plain"] = _median(secure_ratios)
@@ -278,6 +299,8 @@ def bench(
         typer.echo(f"  {m.name:<26} {_fmt(m)}")
     if ours:
         typer.echo(f"  {'ratio to raw frames/s':<26} {_fmt(Metric('', '1', ratios))}")
+    if latency_ratios:
+        typer.echo(f"  {'p50 / raw rtt p50':<26} {_fmt(Metric('', '1', latency_ratios))}")
     if secure:
         typer.echo(f"  {'ratio secure / plain':<26} {_fmt(Metric('', '1', secure_ratios))}")
     if scenario == "pyre":

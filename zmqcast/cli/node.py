@@ -130,6 +130,12 @@ def node(
     bench_checkpoint: Annotated[
         int, typer.Option(help="Benchmark: note peak memory after this many messages.")
     ] = 0,
+    bench_rate: Annotated[
+        float,
+        typer.Option(
+            help="Benchmark: send at this many messages a second (0: as fast as possible)."
+        ),
+    ] = 0.0,
     secret_key: Annotated[
         Path | None,
         typer.Option(
@@ -159,12 +165,17 @@ def node(
     ):
         if count < 0:
             fail(flag, f"must not be negative, got {count}")
+    check_rate("--bench-rate", bench_rate, zero=True)
     if not 8 <= bench_size <= cfg.max_frame_bytes // 2:
         fail("--bench-size", f"must be in [8, {cfg.max_frame_bytes // 2}] bytes, got {bench_size}")
     bench = None
     if bench_send or bench_expect:
         bench = BenchLoad(
-            send=bench_send, size=bench_size, expect=bench_expect, checkpoint=bench_checkpoint
+            send=bench_send,
+            size=bench_size,
+            expect=bench_expect,
+            checkpoint=bench_checkpoint,
+            rate=bench_rate,
         )
     raise typer.Exit(
         run_node(
@@ -232,6 +243,7 @@ def run_node(
 
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, on_signal)
+
     # A node that stops by itself (its disk filled) ends the application too.
     def stop_with_node() -> None:
         node.wait_closed()
@@ -342,9 +354,7 @@ def _stdin_lines() -> Iterator[bytes]:
 def launch(
     config_path: Annotated[
         Path | None,
-        typer.Argument(
-            metavar="CONFIG", help="Cluster config (JSON); or give it as --config."
-        ),
+        typer.Argument(metavar="CONFIG", help="Cluster config (JSON); or give it as --config."),
     ] = None,
     config_option: Annotated[
         Path | None, typer.Option("--config", help="Cluster config (JSON), as on every command.")

@@ -1,8 +1,9 @@
 """The benchmark workload of a real node (``zmqcast node --bench-send/--bench-expect``).
 
 An origin multicasts ``send`` messages of ``size`` bytes as fast as its windows
-allow; each body starts with the send time on the host's monotonic clock, which
-every process on the host shares. A receiver counts deliveries until it has
+allow, or at ``rate`` a second (light load, for latency); each body starts
+with the send time on the host's monotonic clock, which every process on the
+host shares. A receiver counts deliveries until it has
 ``expect``, keeping the send-to-deliver latency of each. A node prints
 ``BENCH-DONE`` once it has sent, had released and received everything, and
 ``BENCH {json}`` when it is stopped; ``zmqcast bench`` reads both.
@@ -33,6 +34,8 @@ class BenchLoad:
     send: int = 0
     size: int = 64
     expect: int = 0
+    rate: float = 0.0
+    """Messages per second to send at; 0: as fast as the windows allow."""
     sent: int = 0
     delivered: int = 0
     first_send: float | None = None

@@ -118,12 +118,17 @@ class BenchFlags:
     """Messages to multicast as fast as possible; 0 for a receiver only."""
     checkpoint: int = 0
     """Note peak memory after this many messages; 0 for no checkpoint."""
+    rate: float = 0.0
+    """Messages per second to send at; 0: as fast as the windows allow."""
 
     def args(self) -> list[str]:
-        """``--bench-size``, ``--bench-checkpoint``, ``--bench-send`` if any, ``--bench-expect``."""
+        """``--bench-size``, ``--bench-checkpoint``, ``--bench-send`` and
+        ``--bench-rate`` if any, ``--bench-expect``."""
         out = ["--bench-size", str(self.size), "--bench-checkpoint", str(self.checkpoint)]
         if self.send:
             out += ["--bench-send", str(self.send)]
+        if self.rate:
+            out += ["--bench-rate", repr(self.rate)]
         return [*out, "--bench-expect", str(self.expect)]
 
 
