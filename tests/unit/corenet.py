@@ -58,13 +58,18 @@ class CoreNet:
         self.absorb(node, self.cores[node].multicast(body, self.now))
         self.pump()
 
-    def run(self, seconds: float) -> None:
+    def run(self, seconds: float, *, interleave: bool = False) -> None:
+        """Tick every core each ``STEP``; ``interleave`` carries each core's
+        frames before the next one ticks, so the nodes' timers do not fire in
+        lockstep (as a network's delays would see to)."""
         end = self.now + seconds
         while self.now < end:
             self.now = round(self.now + STEP, 6)
             for name, core in self.cores.items():
                 if name not in self.down:
                     self.absorb(name, core.tick(self.now))
+                    if interleave:
+                        self.pump()
             self.pump()
 
     def got(self, node: str, body: bytes) -> bool:

@@ -19,7 +19,7 @@ from zmqcast.core.config import FRAME_HEADROOM, ChannelMode, CoreConfig
 from zmqcast.core.detector import FailureDetector
 from zmqcast.core.events import EventKind, Outputs
 from zmqcast.core.flood import Flooding, Spread
-from zmqcast.core.frames import CONTROL_LANE, Ack, Data, Frame, Heartbeat, Meta
+from zmqcast.core.frames import CONTROL_LANE, DATA_LANE, Ack, Data, Frame, Heartbeat, Meta
 from zmqcast.core.receiver import ReceiveChannel
 from zmqcast.core.sender import SendChannel
 from zmqcast.core.seqset import SeqSet
@@ -398,6 +398,13 @@ class NodeCore:
         for r in self.ctl_receivers.values():
             r.flush(self)
         out = self._out
+        senders = self.senders
+        for f in out.frames:
+            # What another channel sent a peer stands in for an idle heartbeat.
+            if f.lane != DATA_LANE or type(f) is Ack:
+                sender = senders.get(f.dst)
+                if sender is not None:
+                    sender.note_contact(now, f.dinc)
         snapshots = self.snapshots
         if snapshots.files:
             out.files = snapshots.files
