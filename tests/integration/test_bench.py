@@ -135,20 +135,18 @@ def test_secure_reports_the_cost_of_encryption_as_a_ratio_to_plain_mode() -> Non
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize(("relay", "copies"), [("tree", 3), ("flood", 9)])
-def test_light_load_latency_and_copies_per_multicast_in_each_relay_mode(
-    relay: str, copies: int
-) -> None:
+def test_light_load_latency_and_copies_per_multicast_when_flooding() -> None:
     """``--rate`` paces the origin, for latency at light load; a 4-node mesh
-    costs N-1 copies per multicast with relay trees and (N-1)^2 flooding."""
+    costs (N-1)^2 copies per multicast flooding (the default relay trees' N-1
+    is checked with every scenario above)."""
     done = _bench(
         "multicast", "--nodes", "4", "--messages", "100", "--rate", "200", "--repeat", "1",
-        "--relay", relay, "--json",
+        "--relay", "flood", "--json",
     )  # fmt: skip
     record = orjson.loads(done.stdout.strip().splitlines()[-1])
-    assert record["relay"] == relay and record["rate"] == 200
+    assert record["relay"] == "flood" and record["rate"] == 200
     metrics = {m["name"]: m for m in record["metrics"]}
-    assert metrics["copies per multicast"]["median"] == copies
+    assert metrics["copies per multicast"]["median"] == 9
     # At 200 a second, 100 messages take about half a second to send.
     assert metrics["multicast delivered/s"]["median"] < 250
     p50, rtt = metrics["send-to-deliver p50"]["median"], metrics["raw rtt p50"]["median"]

@@ -36,3 +36,4 @@ def test_a_fixed_seed_sweep_passes_in_every_cell() -> None:
     assert {c for _, c, _ in drawn} == {m.value for m in ChannelMode}
     assert {w for _, _, w in drawn} == {8, 32, 256}
     assert set(report["by_workload"]) == {"chat", "bank", "mixed"}
+    assert set(report["by_relay"]) == {"tree", "flood"}

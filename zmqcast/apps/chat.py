@@ -227,7 +227,8 @@ class _Finish:
     """Decides when a node whose input ended may stop.
 
     That is once every line is multicast and everything it sent is released
-    (and no snapshot it takes part in is under way), or once
+    (and no snapshot it takes part in is under way), and no peer has sent it
+    data for ``2 * rto_max`` (or :func:`finish_bound` seconds passed since); or once
     :func:`finish_bound` seconds passed in which the work left (lines not
     sent, items unreleased) reached no new low. So a long input is sent in
     full as long as peers keep acknowledging, and peers that are gone cost a
@@ -238,15 +239,23 @@ class _Finish:
         self.node = node
         self.err = err
         self.bound = finish_bound(node)
+        self.linger = 2 * node.config.core.rto_max
         self.best = float("inf")
         self.deadline = time.monotonic() + self.bound
+        self.settled_at: float | None = None
 
     def done(self, unsent: int) -> bool:
         status = self.node.status()
-        if not unsent and status.settled:
-            return True
-        left = unsent + status.unreleased + status.ctl_unreleased
         now = time.monotonic()
+        if not unsent and status.settled:
+            # Our part is done. Linger while peers still send to us: their last
+            # lines may be on their way (with relay trees nobody else relays
+            # them to us), and a peer still retransmitting needs our acks.
+            if self.settled_at is None:
+                self.settled_at = now
+            return status.quiet >= self.linger or now - self.settled_at >= self.bound
+        self.settled_at = None
+        left = unsent + status.unreleased + status.ctl_unreleased
         if left < self.best:
             self.best, self.deadline = left, now + self.bound
         if now < self.deadline:
