@@ -200,7 +200,8 @@ class FloodStats:
     skipped: int = 0
     bad_items: int = 0
     repaired: int = 0
-    """Copies sent again by :meth:`Flooding.peer_failed` (relay trees only)."""
+    """Messages this node started a repair flood of (:meth:`Flooding.peer_failed`)
+    or passed one on for (relay trees only)."""
 
 
 EventSink = Callable[[str, dict[str, Any]], None]
