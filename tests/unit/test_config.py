@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from zmqcast.config import ConfigError, load_config, parse_config
-from zmqcast.core.config import ChannelMode
+from zmqcast.core.config import ChannelMode, Relay
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -120,6 +120,8 @@ def test_not_strongly_connected() -> None:
         ({"max_frame_bytes": 10}, "max_frame_bytes"),
         ({"colour": "blue"}, "colour"),
         ({"trace": "none"}, "trace"),
+        ({"relay": "gossip"}, "relay"),
+        ({"relay": 1}, "relay"),
         ({"trace": True}, "trace"),
     ],
 )
@@ -163,3 +165,8 @@ def test_trace_level_reaches_the_core() -> None:
     assert parse_config({"nodes": _nodes(3)}).core.trace_messages
     assert not parse_config({"nodes": _nodes(3), "trace": "lean"}).core.trace_messages
     assert parse_config({"nodes": _nodes(3), "trace": "full"}).core.trace_messages
+
+
+def test_relay_mode_reaches_the_core() -> None:
+    assert parse_config({"nodes": _nodes(3)}).core.relay is Relay.TREE
+    assert parse_config({"nodes": _nodes(3), "relay": "flood"}).core.relay is Relay.FLOOD

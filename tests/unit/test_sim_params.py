@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from zmqcast.cli import app
-from zmqcast.core.config import ChannelMode
+from zmqcast.core.config import ChannelMode, Relay
 from zmqcast.sim.runner import SimParams, Simulation, simulate
 
 
@@ -124,3 +124,20 @@ def test_sim_rejects_bad_new_flags(args: list[str], flag: str) -> None:
 def test_sim_runs_the_mixed_workload_with_a_small_window() -> None:
     code, err = _sim("--nodes", "3", "--messages", "5", "--workload", "mixed", "--window", "4")
     assert code == 0, err
+
+
+def test_a_bad_relay_is_one_line_naming_the_flag() -> None:
+    result = CliRunner().invoke(app, ["sim", "--relay", "gossip"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: --relay: "), result.output
+
+
+def test_the_replay_command_names_a_flooding_run_and_replays_it() -> None:
+    params = SimParams(nodes=4, messages=3, relay=Relay.FLOOD, seed=5)
+    assert "--relay flood" in params.command()
+    assert "--relay" not in SimParams(nodes=4, messages=3, seed=5).command()
+    argv = shlex.split(params.command())[1:]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    assert "flood relay" in result.output.splitlines()[0]

@@ -31,6 +31,7 @@ def _invoke(*args: str) -> tuple[int, str, str]:
         (["--window", "0"], "--window"),
         (["--window", "big"], "--window"),
         (["--workload", "video"], "--workload"),
+        (["--relay", "tree,gossip"], "--relay"),
         (["--max-time", "0"], "--max-time"),
         (["--topology", "squares", "--nodes", "3"], "--nodes"),
         (["--topology", "squares,ring", "--nodes", "3"], "--nodes"),
