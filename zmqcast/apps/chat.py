@@ -103,6 +103,12 @@ def finish_bound(node: Node) -> float:
     return max(FINISH_MIN, 2 * node.config.core.rto_max)
 
 
+def linger_for(node: Node) -> float:
+    """How long a node that is done waits for peers to go quiet: ``2 * rto_max``,
+    time for a retransmission at the longest backoff to reach it."""
+    return 2 * node.config.core.rto_max
+
+
 def has_input(stream: TextIO | None) -> bool:
     """Whether standard input can bring lines to multicast.
 
@@ -239,7 +245,7 @@ class _Finish:
         self.node = node
         self.err = err
         self.bound = finish_bound(node)
-        self.linger = 2 * node.config.core.rto_max
+        self.linger = linger_for(node)
         self.best = float("inf")
         self.deadline = time.monotonic() + self.bound
         self.settled_at: float | None = None
@@ -296,7 +302,7 @@ def run_script(node: Node, app: ChatApp, console: Console, stop: threading.Event
     ids = list(node.config.ids)
     index = ids.index(node.id)
     until = time.monotonic() + SCRIPT_TIMEOUT
-    linger = 2 * node.config.core.rto_max
+    linger = linger_for(node)
 
     def failed() -> int:
         if stop.is_set():

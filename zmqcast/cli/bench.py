@@ -6,6 +6,7 @@ import importlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -177,6 +178,8 @@ def bench(
         ]
 
     def one_run() -> None:
+        # Every cluster of every scenario runs the same trace level and relay mode.
+        cluster = partial(run_cluster, trace=trace, relay=relay)
         ports = free_ports(2)
         frames = max(messages, RAW_MIN_FRAMES)
         raw.samples.append(raw_throughput(f"tcp://127.0.0.1:{ports[0]}", frames, size))
@@ -184,31 +187,25 @@ def bench(
         rtt50.samples.append(p50)
         rtt99.samples.append(p99)
         if scenario == "memory":
-            result = run_cluster(
-                nodes, messages, size, checkpoint=messages // 10, trace=trace, relay=relay
-            )
+            result = cluster(nodes, messages, size, checkpoint=messages // 10)
             ours[0].samples.append(result.throughput)
             ours[1].samples.append(result.rss_checkpoint_kb)
             ours[2].samples.append(result.rss_growth_kb)
         elif scenario == "snapshot":
-            before = run_cluster(nodes, messages, size, trace=trace, relay=relay).throughput
+            before = cluster(nodes, messages, size).throughput
             loaded = [
-                run_cluster(
+                cluster(
                     nodes,
                     messages,
                     size,
                     snapshot_rate=SNAPSHOT_RATE,
                     variant=v,
-                    trace=trace,
-                    relay=relay,
                 )
                 for v in VARIANTS
             ]
             # Unloaded runs on both sides of the loaded ones: the machine's own
             # drift over the repeat then weighs on both sides of the ratio.
-            base = (
-                before + run_cluster(nodes, messages, size, trace=trace, relay=relay).throughput
-            ) / 2
+            base = (before + cluster(nodes, messages, size).throughput) / 2
             ours[0].samples.append(base)
             for i, run in enumerate(loaded):
                 d = run.snapshot_durations
@@ -221,20 +218,16 @@ def bench(
             except PyreDiscoveryError as e:
                 fail("pyre", str(e))
             pyre_runs.append(theirs)
-            result = run_cluster(nodes, messages, size, trace=trace, relay=relay)
+            result = cluster(nodes, messages, size)
             pyre_figures = (theirs.throughput, theirs.latency_p50, theirs.latency_p99)
             ours_figures = (result.throughput, result.latency_p50, result.latency_p99)
             _append(ours, (*pyre_figures, theirs.delivered_fraction, *ours_figures))
         elif ours:
-            result = run_cluster(
-                nodes, messages, size, senders, trace=trace, relay=relay, rate=rate
-            )
+            result = cluster(nodes, messages, size, senders, rate=rate)
             figures = (result.throughput, result.latency_p50, result.latency_p99)
             _append(ours, (*figures, result.frames_per_delivery, result.copies_per_multicast))
             if secure:
-                safe = run_cluster(
-                    nodes, messages, size, senders, trace=trace, relay=relay, secure=True
-                )
+                safe = cluster(nodes, messages, size, senders, secure=True)
                 _append(secured, (safe.throughput, safe.latency_p50, safe.latency_p99))
 
     try:

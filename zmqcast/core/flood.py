@@ -252,9 +252,12 @@ class Flooding:
         # Flooding's relay targets per upstream neighbour (the out-neighbours are fixed).
         self._targets: dict[str, list[str]] = {}
         self._tree = tree
-        self._own_targets = list(senders)
-        if tree is not None:
-            self._own_targets = [p for p in tree.children.get(node_id, ()) if p in senders]
+        # Where this node's own multicasts go: its children in its own tree, or everyone.
+        self._own_targets = (
+            list(senders)
+            if tree is None
+            else [p for p in tree.children.get(node_id, ()) if p in senders]
+        )
 
     # ------------------------------------------------------------- sending
     def _oldest_alive(self) -> int | None:
