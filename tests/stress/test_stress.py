@@ -127,6 +127,12 @@ def test_a_loaded_ring_under_kills_checks_validity_on_the_spared_nodes(tmp_path:
     killed = {r["node"] for r in nemesis[1:] if r["action"] == "kill"}
     assert killed and not killed & set(spared)
     assert f"never killed: {', '.join(spared)}" in done.stdout
+    # A run extended for a slow restart waited until every restarted node had
+    # been connected for its afterlife (none left short).
+    extension = [r for r in nemesis if r["action"] in ("extend", "extended")]
+    if extension:
+        assert [r["action"] for r in extension] == ["extend", "extended"], extension
+        assert extension[1]["short"] == [], extension
 
 
 @pytest.mark.timeout(120)

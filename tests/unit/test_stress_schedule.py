@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 from zmqcast.check.report import InvariantResult
 from zmqcast.cli import app
 from zmqcast.cli.stress import replay_command, report_lines
-from zmqcast.stress.harness import StressOptions, StressReport
+from zmqcast.stress.harness import StressOptions, StressReport, still_coming_back
 from zmqcast.stress.schedule import (
     AFTERLIFE,
     PAUSE,
@@ -184,3 +184,14 @@ def test_an_invariant_the_run_did_not_set_out_to_test_may_check_nothing() -> Non
         "INVARIANTS VIOLATED: fifo; NOT CHECKED: restart-validity "
         "(0 pairs: no node was restarted); the run was meant to exercise them"
     )
+
+
+def test_the_run_is_extended_until_every_restarted_node_has_had_its_afterlife() -> None:
+    # A restart the harness has not yet seen connected keeps the workload on;
+    # one connected less than AFTERLIFE ago too; one connected long enough not.
+    came_back: dict[str, float | None] = {"P3": None, "P4": 100.0, "P5": 90.0}
+    assert still_coming_back(came_back, 100.0 + AFTERLIFE / 2) == ["P3", "P4"]
+    came_back["P3"] = 101.0
+    assert still_coming_back(came_back, 100.0 + AFTERLIFE) == ["P3"]
+    assert still_coming_back(came_back, 101.0 + AFTERLIFE) == []
+    assert still_coming_back({}, 0.0) == []

@@ -1,13 +1,15 @@
 """``zmqcast stress``: a real cluster under a seeded nemesis, then every checker.
 
-The run has four phases:
+The run has these phases:
 
 1. **start**: one ``zmqcast node`` process per config entry, each running the
    mixed workload (generated chat multicasts and bank transfers) with the
    injected per-link drop, duplication and reordering;
 2. **nemesis**: the schedule of :mod:`zmqcast.stress.schedule` is played:
    ``kill -9`` and restart, partitions through the transport's blocked peers,
-   snapshots initiated over the admin lane;
+   snapshots initiated over the admin lane; at its end the workload goes on
+   (no new faults) until every restarted node has been connected for
+   :data:`~zmqcast.stress.schedule.AFTERLIFE` seconds;
 3. **settle**: faults and workload stop, every node comes back up, and the
    harness waits (bounded) until no channel holds an unreleased item, no
    delivery is held back and no snapshot is running;
@@ -47,13 +49,22 @@ from zmqcast.runtime.spawn import BankFlags, NodeFlags, stop_all
 from zmqcast.security.run import enable_remote_control, generate_run_keys
 from zmqcast.stress.cluster import Cluster
 from zmqcast.stress.netns import NetnsLab, unavailable
-from zmqcast.stress.schedule import Action, Plan, blocked_peers, build_schedule, spared_nodes
+from zmqcast.stress.schedule import (
+    AFTERLIFE,
+    Action,
+    Plan,
+    blocked_peers,
+    build_schedule,
+    spared_nodes,
+)
 
 STATUS_WAIT = 0.3
 """Seconds a status poll waits for the nodes' answers."""
 POLL_EVERY = 0.5
 """Seconds between two status polls of the whole cluster."""
 CONNECT_LIMIT = 30.0
+EXTENSION_LIMIT = CONNECT_LIMIT + AFTERLIFE
+"""Longest the workload runs past ``--duration`` for restarted nodes to come up."""
 STOP_LIMIT = 10.0
 QUIESCENCE = "quiescence"
 """The invariant that the cluster settled: every loss repaired, nothing pending."""
@@ -213,6 +224,11 @@ class StressRun:
         self.sides: tuple[tuple[str, ...], ...] = ()
         self.status: dict[tuple[str, int], dict[str, Any]] = {}
         """Latest status of every incarnation seen, for counters of killed ones."""
+        self.came_back: dict[str, float | None] = {}
+        """Restarted node -> when (monotonic) its new incarnation first answered
+        connected; None until then."""
+        self._replaced: dict[str, int] = {}
+        """Restarted node -> the incarnation it replaced (answers from it do not count)."""
         self.unsettled: list[str] = []
         self.crashed: list[tuple[str, int]] = []
         self._nemesis_log = (options.run_dir / "nemesis.jsonl").open("ab")
@@ -253,9 +269,19 @@ class StressRun:
                     if reply.get("id") == rid and reply.get("ok"):
                         answers[node] = reply
                         self.status[(node, reply["inc"])] = reply
+                        self._note_comeback(node, reply)
         self.progress.multicasts = sum(s["multicasts"] for s in self.status.values())
         self.progress.delivered = sum(s["delivered"] for s in self.status.values())
         return answers
+
+    def _note_comeback(self, node: str, reply: Mapping[str, Any]) -> None:
+        if (
+            node in self.came_back
+            and self.came_back[node] is None
+            and reply["inc"] != self._replaced.get(node)
+            and reply["connected"]
+        ):
+            self.came_back[node] = time.monotonic()
 
     # ------------------------------------------------------------- phases
     def run(self) -> StressReport:
@@ -278,6 +304,7 @@ class StressRun:
                 cluster.start(node)
             self._wait_connected(cluster)
             self._play(cluster)
+            self._extend(cluster)
             self._settle(cluster)
             self._stop(cluster)
             self.crashed = list(cluster.crashed)
@@ -316,12 +343,39 @@ class StressRun:
             wake = min([next_poll, self.options.duration] + [a.at for a in pending[:1]])
             time.sleep(max(0.0, min(wake - (time.monotonic() - self._t0), 0.05)))
 
+    def _extend(self, cluster: Cluster) -> None:
+        """Keep the workload running until every restarted node has had its afterlife.
+
+        The schedule restarts a node at least AFTERLIFE before the end, but a
+        process under CPU load can take seconds to start, and on a ring every
+        origin's window waits for the restarted node. Without this, its new
+        incarnation could stop almost as soon as it came back, and
+        restart-validity would have nothing multicast after the crash to judge.
+        No new fault is injected; partitions and loss stay as they are.
+        """
+        deadline = time.monotonic() + EXTENSION_LIMIT
+        short = still_coming_back(self.came_back, time.monotonic())
+        if not short:
+            return
+        self.progress.phase = "extending"
+        self._log({"action": "extend", "nodes": short})
+        while short and time.monotonic() < deadline:
+            time.sleep(POLL_EVERY)  # the period of the status poll
+            self._poll(cluster)
+            self.progress.elapsed = time.monotonic() - self._t0
+            self.on_progress(self.progress)
+            short = still_coming_back(self.came_back, time.monotonic())
+        self._log({"action": "extended", "short": short})
+
     def _act(self, cluster: Cluster, action: Action) -> None:
         outcome: dict[str, Any] = {"action": action.kind, **action.describe()}
         if action.kind == "kill":
             cluster.kill(action.node)
             self.progress.kills += 1
         elif action.kind == "restart":
+            incs = [inc for (n, inc) in self.status if n == action.node]
+            self._replaced[action.node] = max(incs, default=-1)
+            self.came_back[action.node] = None
             cluster.start(action.node)
             if self.sides:
                 blocked = blocked_peers(self.sides, action.node)
@@ -485,6 +539,13 @@ def logs_written(failed: Mapping[str, str], nodes: int) -> InvariantResult:
     named = "; ".join(f"{n} failed: {why}" for n, why in sorted(failed.items()))
     detail = f"{named}; disk full? see RUN_DIR/logs" if failed else ""
     return InvariantResult(LOGS_WRITTEN, not failed, nodes, len(failed), detail, unit="nodes")
+
+
+def still_coming_back(came_back: Mapping[str, float | None], now: float) -> list[str]:
+    """Restarted nodes not yet connected for AFTERLIFE seconds at ``now``."""
+    return sorted(
+        node for node, since in came_back.items() if since is None or now - since < AFTERLIFE
+    )
 
 
 def _settled(status: Mapping[str, Any] | None) -> bool:

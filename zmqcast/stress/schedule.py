@@ -33,8 +33,9 @@ AFTERLIFE = 2.5
 """Seconds of workload a restarted node gets at least before the run ends. The
 checkers judge a node's last incarnation on what was multicast after it came
 back, so a restart at the very end would leave restart-validity nothing; and
-a node takes about a second and a half to start, then has to catch up before
-the others' windows free up again."""
+a node takes about a second and a half to start (more under load: the harness
+extends the run until each restarted node has been connected this long), then
+has to catch up before the others' windows free up again."""
 PARTITION = (1.0, 3.0)
 """Seconds a partition lasts: uniform in this range (at most half its period)."""
 
