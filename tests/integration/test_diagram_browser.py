@@ -167,7 +167,14 @@ def test_a_bank_run_draws_each_cut_with_exactly_its_recorded_channel_state(
     tmp_path: Path,
 ) -> None:
     browser()
-    config = write_config(tmp_path / "c.json", 3, **FAST)
+    # Half the frames are held up to 50 ms, so transfers cross every cut in
+    # flight whatever the machine's speed: with loss alone, a fast machine
+    # can take all three snapshots with empty channels. Each node's clock
+    # starts when its own channels connect (here up to half a second apart),
+    # so the last snapshot (at 1.5 s) stays half a second clear of the end,
+    # while the others still transfer.
+    delayed = {"delay": 0.5, "max_delay": 0.05}
+    config = write_config(tmp_path / "c.json", 3, faults=delayed, **FAST)
     run_dir = tmp_path / "run"
     done = subprocess.run(
         zmqcast_cmd(
@@ -175,9 +182,9 @@ def test_a_bank_run_draws_each_cut_with_exactly_its_recorded_channel_state(
             "--config",
             str(config),
             "--duration",
-            "1.4",
+            "2.0",
             "--snapshot-every",
-            "0.4",
+            "0.5",
             "--rate",
             "200",
             "--loss",
