@@ -1,4 +1,4 @@
-"""Byte encoding of channel-layer frames (wire format version 2).
+"""Byte encoding of channel-layer frames (wire format version 3).
 
 This module turns the frame values of :mod:`zmqcast.core.frames` into ZeroMQ
 multipart messages and back. It is the only place that knows the byte layout;
@@ -8,15 +8,19 @@ Message layout
 ==============
 
 A frame is one ZeroMQ multipart message: ``[header]`` for control kinds,
-``[header, payload]`` for data. ``header`` is a JSON object (RFC 8259, UTF-8,
-produced by orjson); ``payload`` is the item bodies, concatenated in item
-order. Bodies are opaque: they are never re-encoded, and a relaying node
-forwards the bytes it received.
+``[header, items, payload]`` for data. ``header`` is a JSON object (RFC 8259,
+UTF-8, produced by orjson); ``items`` is the item table, one binary record per
+item (below); ``payload`` is the item bodies, concatenated in item order.
+Bodies are opaque: they are never re-encoded, and a relaying node forwards the
+bytes it received.
 
-Why one payload part and not one part per body (version 1 did that): every
-ZeroMQ message part costs a ``zmq_msg`` and a Python call at each end, and
-with batches of up to 64 small items those calls were a fifth of a relaying
-node's time (measured with py-spy under ``zmqcast bench multicast``).
+Why binary item records (version 2 had a JSON object per item in the header):
+every copy of every multicast carries one, and a fixed record of known fields
+is packed and unpacked by one ``struct`` call, where JSON made a dict per item
+at each end. Why one payload part and not one part per body (version 1 did
+that): every ZeroMQ message part costs a ``zmq_msg`` and a Python call at each
+end, and with batches of up to 64 small items those calls were a fifth of a
+relaying node's time (measured with py-spy under ``zmqcast bench multicast``).
 
 Header fields common to every kind
 ----------------------------------
@@ -24,7 +28,7 @@ Header fields common to every kind
 ========  ======  ==========================================================
 field     type    meaning
 ========  ======  ==========================================================
-``v``     int     format version, exactly ``2``
+``v``     int     format version, exactly ``3``
 ``k``     str     frame kind: ``"data"``, ``"hb"`` or ``"ack"``
 ``src``   str     node id of the sender of this frame (1 to 64 characters)
 ``dst``   str     node id of its destination (1 to 64 characters)
@@ -36,26 +40,44 @@ field     type    meaning
 ========  ======  ==========================================================
 
 Kind ``"data"`` (:class:`~zmqcast.core.frames.Data`)
-    ``items``: non-empty list of objects ``{"s": seq, "n": size, "m": meta}``
-    where ``seq`` is an int ``>= 1``, ``size`` the body's length in bytes
-    (an int ``>= 0``) and ``meta`` a JSON object (the upper layer's header,
-    passed through as is). The message has exactly two parts, and the sizes
-    add up to the length of the payload part: item ``i``'s body is the
-    ``size`` bytes that follow the bodies of items ``0 .. i-1``. Several items
-    in one message is how batching works.
+    ``og``: the node ids that the multicast records name, in a list (each 1 to
+    64 characters, at most ``max_items``); absent when there are none. The
+    ``items`` part holds one or more records, back to back, little-endian,
+    each starting with the same 13 bytes:
+
+    ======  =====  ========================================================
+    offset  type   field
+    ======  =====  ========================================================
+    0       u64    channel sequence number, ``1 .. 2**53 - 1``
+    8       u32    body size in bytes
+    12      u8     record type: ``0`` JSON meta, ``1`` multicast,
+                   ``2`` multicast repair copy
+    ======  =====  ========================================================
+
+    A multicast record (types 1 and 2, 47 bytes; type 2 sets
+    :attr:`~zmqcast.core.frames.MulticastMeta.repair`) goes on with ``u16``
+    origin (an index into ``og``), then ``u64`` origin epoch, origin
+    sequence number and Lamport time (each ``1 .. 2**53 - 1``), and ``u64``
+    stable floor (below the origin sequence number). A JSON-meta record
+    (type 0, for rare items: app messages, markers, snapshot control) goes
+    on with a ``u32`` length ``m`` and ``m`` bytes of a JSON object, the
+    upper layer's header, passed through as is. Item ``i``'s body is the
+    ``size`` bytes of ``payload`` that follow the bodies of items
+    ``0 .. i-1``, and the sizes add up to the payload's length exactly.
+    Several items in one message is how batching works.
 
 Kind ``"hb"`` (:class:`~zmqcast.core.frames.Heartbeat`)
     ``next``: int ``>= 1``, the next sequence number the sender will assign.
-    No payload part.
+    No other part.
 
 Kind ``"ack"`` (:class:`~zmqcast.core.frames.Ack`)
     ``ack``, ``rel``: ints ``>= 0`` (cumulative received / released).
     ``sack``, ``srel``, ``nack``: optional lists of ``[lo, hi]`` int pairs
     with ``1 <= lo <= hi`` (inclusive ranges), at most ``max_items`` pairs
     per list; the encoder omits a list when it is empty and the decoder reads
-    a missing one (or ``[]``, but not ``null``) as empty. No payload part.
+    a missing one (or ``[]``, but not ``null``) as empty. No other part.
 
-Every integer in the header (outside ``meta``) must be at most
+Every integer in the header, and in an item record, must be at most
 ``2**53 - 1`` (:data:`MAX_INT`), the largest integer that every JSON
 implementation represents exactly. JSON ``true``/``false`` are not integers,
 and ``1.0`` is not an integer either.
@@ -70,58 +92,67 @@ Validation
 reason              cause
 ==================  ========================================================
 ``parts``           no parts, a part that is not ``bytes``, a part count
-                    that does not match the kind (``2`` for data, ``1``
+                    that does not match the kind (``3`` for data, ``1``
                     otherwise), or item sizes that do not add up to the
                     payload's length
 ``size``            the parts add up to more than ``max_size`` bytes
 ``json``            the header is not UTF-8 or not valid JSON
 ``header``          the header is valid JSON but not an object
-``version``         ``v`` is missing or is not the integer ``2``
+``version``         ``v`` is missing or is not the integer ``3``
 ``kind``            ``k`` is missing or not a known kind
 ``items``           a data frame with more than ``max_items`` items
 ``field:<name>``    field ``<name>`` is missing, has the wrong type or is out
-                    of range: ``field:items`` for an ``items`` that is not a
-                    non-empty list of objects, ``field:items.s`` /
-                    ``field:items.n`` / ``field:items.m`` for an item's
-                    sequence number / size / meta,
-                    ``field:sack`` (etc.) for a malformed or too long range
-                    list
+                    of range: ``field:og`` for a bad origin list,
+                    ``field:items`` for an empty or truncated item table or
+                    an unknown record type, ``field:items.s`` /
+                    ``field:items.m`` for an item's sequence number / meta
+                    (a bad multicast field or origin index, or a JSON meta
+                    that is not an object), ``field:sack`` (etc.) for a
+                    malformed or too long range list
 ==================  ========================================================
 
-Header fields that this version does not know are ignored, in the header and
-in item objects alike, so a newer sender may add optional fields without
-breaking older receivers. The decoder does not check relations between fields
-(``rel <= ack``, ranges sorted or above ``ack``, distinct sequence numbers in
-a batch, the contents of ``meta``): those are protocol matters for the core,
-which treats frames from the network as untrusted anyway.
+Header fields that this version does not know are ignored, so a newer sender
+may add optional fields without breaking older receivers. The decoder does
+not check relations between fields that the core checks anyway (``rel <=
+ack``, ranges sorted or above ``ack``, distinct sequence numbers in a batch,
+the contents of a JSON meta): frames from the network are untrusted there too.
 
 Evolution
 =========
 
-New frame kinds get a new ``k`` value and keep ``v = 1``; a decoder that
-predates a kind rejects it with reason ``kind``, and the transport is
-expected to count and drop such frames, so mixed versions degrade to
-ignoring the new feature instead of misreading it. This is the intended home
-for snapshot control frames (markers, kind ``"mark"`` or similar) should
-they need to travel outside the reliable item stream; markers that must
-respect per-channel FIFO order can instead ride as data items with their own
-``meta["t"]``. Batching needs no new kind: it is the ``items`` list. A
-change that existing decoders would misread bumps ``v``.
+New frame kinds get a new ``k`` value; a decoder that predates a kind rejects
+it with reason ``kind``, and the transport counts and drops such frames, so
+mixed versions degrade to ignoring the new feature instead of misreading it.
+New item record types work the same way (reason ``field:items``). A change
+that existing decoders would misread bumps ``v``: version 2 and 3 nodes do not
+talk to each other, and each counts the other's frames as ``version``.
 
 :func:`encode` trusts its input (values built by the core): it performs no
 validation, and only fails with a ``TypeError`` (orjson's ``JSONEncodeError``
-if a ``meta`` is not JSON-serialisable, e.g. has non-``str`` keys or integers
-beyond 64 bits; a plain ``TypeError`` for a value that is not a frame).
+if a JSON meta is not JSON-serialisable, e.g. has non-``str`` keys or integers
+beyond 64 bits; a plain ``TypeError`` for a value that is not a frame) or a
+``struct.error`` for a record field out of its type's range.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
 
-from zmqcast.core.frames import LANES, Ack, Data, Frame, Heartbeat, Item, Ranges
+from zmqcast.core.frames import (
+    LANES,
+    Ack,
+    Data,
+    Frame,
+    Heartbeat,
+    Item,
+    ItemMeta,
+    MulticastMeta,
+    Ranges,
+)
 
 __all__ = [
     "MAX_INT",
@@ -132,7 +163,7 @@ __all__ = [
     "encode",
 ]
 
-VERSION = 2
+VERSION = 3
 """Value of the ``v`` header field."""
 
 MAX_INT = (1 << 53) - 1
@@ -144,6 +175,24 @@ MAX_NODE_ID = 64
 _dumps = orjson.dumps
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
+
+JSON_META = 0
+"""Item record type: a JSON object meta follows (rare items)."""
+MULTICAST = 1
+"""Item record type: a multicast copy's fixed header follows."""
+MULTICAST_REPAIR = 2
+"""Item record type: as :data:`MULTICAST`, for a repair copy."""
+
+_MULTICAST_RECORD = struct.Struct("<QIBHQQQQ")
+"""seq, size, type, origin index, origin epoch, origin seq, Lamport time, stable floor."""
+_JSON_RECORD = struct.Struct("<QIBI")
+"""seq, size, type, meta length; the meta's bytes follow."""
+_PREFIX = 13
+"""Bytes every record starts with: seq, size, type."""
+_MULTICAST_TYPES = bytes([MULTICAST, MULTICAST_REPAIR])
+_new_tuple = tuple.__new__
+"""Builds an :class:`Item` or a :class:`MulticastMeta` from decoded fields
+without their Python-level ``__new__``: a third of the time, once per item."""
 
 
 class FrameError(ValueError):
@@ -171,6 +220,7 @@ def encode(frame: Frame) -> list[bytes]:
     """
     if type(frame) is Data:
         items = frame.items
+        table, origins = _item_table(items)
         header: dict[str, Any] = {
             "v": VERSION,
             "k": "data",
@@ -178,13 +228,14 @@ def encode(frame: Frame) -> list[bytes]:
             "dst": frame.dst,
             "inc": frame.inc,
             "dinc": frame.dinc,
-            "items": [{"s": it.seq, "n": len(it.body), "m": it.meta} for it in items],
         }
+        if origins:
+            header["og"] = origins
         if frame.lane:
             header["ln"] = frame.lane
         # One item (the common case at light load) needs no join, hence no copy.
         payload = items[0].body if len(items) == 1 else b"".join([it.body for it in items])
-        return [_dumps(header), payload]
+        return [_dumps(header), table, payload]
     if type(frame) is Heartbeat:
         header = {
             "v": VERSION,
@@ -219,6 +270,27 @@ def encode(frame: Frame) -> list[bytes]:
             header["ln"] = frame.lane
         return [_dumps(header)]
     raise TypeError(f"not a frame: {type(frame).__name__}")
+
+
+def _item_table(items: Sequence[Item]) -> tuple[bytes, list[str]]:
+    """The binary item records of ``items``, and the origin ids they index."""
+    origins: dict[str, int] = {}
+    records: list[bytes] = []
+    append = records.append
+    pack_multicast = _MULTICAST_RECORD.pack
+    for it in items:
+        meta = it.meta
+        if type(meta) is MulticastMeta:
+            origin, oepoch, oseq, ts, sf, repair = meta
+            index = origins.get(origin)
+            if index is None:
+                index = origins[origin] = len(origins)
+            kind = MULTICAST_REPAIR if repair else MULTICAST
+            append(pack_multicast(it.seq, len(it.body), kind, index, oepoch, oseq, ts, sf))
+        else:
+            blob = _dumps(meta)
+            append(_JSON_RECORD.pack(it.seq, len(it.body), JSON_META, len(blob)) + blob)
+    return b"".join(records), list(origins)
 
 
 # --------------------------------------------------------------------- decode
@@ -282,39 +354,107 @@ def _ranges(h: dict[str, Any], name: str, max_ranges: int) -> Ranges:
     return tuple(out)
 
 
+def _origins(h: dict[str, Any], max_items: int) -> list[str]:
+    raw = h.get("og")
+    if raw is None:
+        if "og" in h:
+            raise FrameError("field:og")
+        return []
+    if type(raw) is not list or len(raw) > max_items:
+        raise FrameError("field:og")
+    for node in raw:
+        if type(node) is not str or not 0 < len(node) <= MAX_NODE_ID:
+            raise FrameError("field:og", _show(node))
+    return raw
+
+
 def _decode_data(h: dict[str, Any], parts: Sequence[bytes], max_items: int) -> Data:
     src, dst, inc, dinc = _common(h)
-    items = h.get("items")
-    if type(items) is not list or not items:
-        raise FrameError("field:items")
-    n = len(items)
-    if n > max_items:
-        raise FrameError("items", f"{n} > {max_items}")
-    if len(parts) != 2:
+    if len(parts) != 3:
         raise FrameError("parts", f"{len(parts)} parts for a data frame")
-    payload = parts[1]
-    end = len(payload)
+    origins = _origins(h, max_items)
+    count = len(origins)
+    table, payload = parts[1], parts[2]
+    table_end, end = len(table), len(payload)
     out: list[Item] = []
     append = out.append
-    offset = 0
-    for it in items:
-        if type(it) is not dict:
-            raise FrameError("field:items")
-        seq = it.get("s")
-        if type(seq) is not int or not 1 <= seq <= MAX_INT:
+    unpack_multicast = _MULTICAST_RECORD.unpack_from
+    unpack_json = _JSON_RECORD.unpack_from
+    meta: ItemMeta
+    record = _MULTICAST_RECORD.size
+    if table_end and table_end % record == 0 and not table[12::record].strip(_MULTICAST_TYPES):
+        # Only multicast records (the hot path): one struct call walks them all.
+        # Reading them one by one would see exactly these records.
+        if table_end // record > max_items:
+            raise FrameError("items", f"more than {max_items}")
+        offset = 0
+        for seq, size, kind, index, oepoch, oseq, ts, sf in _MULTICAST_RECORD.iter_unpack(table):
+            if index >= count:
+                raise FrameError("field:items.m", f"origin index {index} of {count}")
+            if not (
+                0 < oepoch <= MAX_INT and 0 < oseq <= MAX_INT and 0 < ts <= MAX_INT and sf < oseq
+            ):
+                raise FrameError("field:items.m", "multicast field out of range")
+            if not 0 < seq <= MAX_INT:
+                raise FrameError("field:items.s")
+            stop = offset + size
+            if stop > end:
+                raise FrameError("parts", "item sizes exceed the payload")
+            meta = _new_tuple(
+                MulticastMeta, (origins[index], oepoch, oseq, ts, sf, kind == MULTICAST_REPAIR)
+            )
+            append(_new_tuple(Item, (seq, meta, payload if size == end else payload[offset:stop])))
+            offset = stop
+        if offset != end:
+            raise FrameError("parts", f"item sizes add up to {offset}, payload has {end} bytes")
+        return Data(src, dst, inc, dinc, tuple(out), _lane(h))
+    pos = offset = 0
+    while pos < table_end:
+        if len(out) == max_items:
+            raise FrameError("items", f"more than {max_items}")
+        if pos + _PREFIX > table_end:
+            raise FrameError("field:items", "truncated item record")
+        kind = table[pos + 12]
+        if kind in (MULTICAST, MULTICAST_REPAIR):
+            if pos + _MULTICAST_RECORD.size > table_end:
+                raise FrameError("field:items", "truncated item record")
+            seq, size, _, index, oepoch, oseq, ts, sf = unpack_multicast(table, pos)
+            pos += _MULTICAST_RECORD.size
+            if index >= count:
+                raise FrameError("field:items.m", f"origin index {index} of {count}")
+            if not (
+                0 < oepoch <= MAX_INT and 0 < oseq <= MAX_INT and 0 < ts <= MAX_INT and sf < oseq
+            ):
+                raise FrameError("field:items.m", "multicast field out of range")
+            meta = _new_tuple(
+                MulticastMeta, (origins[index], oepoch, oseq, ts, sf, kind == MULTICAST_REPAIR)
+            )
+        elif kind == JSON_META:
+            if pos + _JSON_RECORD.size > table_end:
+                raise FrameError("field:items", "truncated item record")
+            seq, size, _, length = unpack_json(table, pos)
+            pos += _JSON_RECORD.size
+            if pos + length > table_end:
+                raise FrameError("field:items", "meta runs past the item table")
+            try:
+                meta = _loads(table[pos : pos + length])
+            except _JSONDecodeError:
+                raise FrameError("field:items.m", "not JSON") from None
+            if type(meta) is not dict:
+                raise FrameError("field:items.m", "not an object")
+            pos += length
+        else:
+            raise FrameError("field:items", f"item record type {kind}")
+        if not 0 < seq <= MAX_INT:
             raise FrameError("field:items.s")
-        size = it.get("n")
-        if type(size) is not int or size < 0:
-            raise FrameError("field:items.n")
-        meta = it.get("m")
-        if type(meta) is not dict:
-            raise FrameError("field:items.m")
         stop = offset + size
         if stop > end:
             raise FrameError("parts", "item sizes exceed the payload")
         # A lone item's body is the payload object itself: no copy.
-        append(Item(seq, meta, payload if size == end else payload[offset:stop]))
+        append(_new_tuple(Item, (seq, meta, payload if size == end else payload[offset:stop])))
         offset = stop
+    if not out:
+        raise FrameError("field:items", "no item")
     if offset != end:
         raise FrameError("parts", f"item sizes add up to {offset}, payload has {end} bytes")
     return Data(src, dst, inc, dinc, tuple(out), _lane(h))
@@ -357,7 +497,7 @@ def decode(parts: Sequence[bytes], *, max_size: int = 1 << 20, max_items: int = 
     Raises :class:`FrameError`, and nothing else, for any invalid message.
     """
     n = len(parts)
-    if n == 0 or n > 2:
+    if n == 0 or n > 3:
         raise FrameError("parts", f"{n} parts")
     size = 0
     for p in parts:

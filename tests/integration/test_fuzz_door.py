@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 import socket
+import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -43,21 +44,30 @@ Parts = list[bytes]
 def frame_garbage(rng: random.Random) -> Callable[[], Parts]:
     """A generator of malformed or misattributed frames claiming to come from P2."""
     good: dict[str, Any] = {
-        "v": 2,
+        "v": 3,
         "k": "data",
         "src": "P2",
         "dst": "P1",
         "inc": 1,
         "dinc": 1,
-        "items": [{"s": 1, "n": 3, "m": {"t": "mc", "o": "P2", "oe": 1, "os": 1}}],
+        "og": ["P2"],
     }
-    hb = {"v": 2, "k": "hb", "src": "P2", "dst": "P1", "inc": 1, "dinc": 0, "next": 1}
+    hb = {"v": 3, "k": "hb", "src": "P2", "dst": "P1", "inc": 1, "dinc": 0, "next": 1}
     header = orjson.dumps(good)
+    # A multicast record (README, "Wire format") for a 3-byte body.
+    table = struct.pack("<QIBHQQQQ", 1, 3, 1, 0, 1, 1, 1, 0)
     bad_fields: list[tuple[str, Any]] = [
-        ("v", 3), ("k", "zzz"), ("src", ""), ("src", "x" * 65), ("dst", 7), ("inc", "one"),
-        ("inc", 0), ("dinc", -1), ("ln", 7), ("items", []), ("items", "x"), ("items", [1]),
-        ("items", [{"s": 0, "n": 3, "m": {}}]), ("items", [{"s": 1, "n": -3, "m": {}}]),
-        ("items", [{"s": 1, "n": 3, "m": "meta"}]), ("inc", 2**60), ("items", [{}] * 5000),
+        ("v", 2), ("k", "zzz"), ("src", ""), ("src", "x" * 65), ("dst", 7), ("inc", "one"),
+        ("inc", 0), ("dinc", -1), ("ln", 7), ("og", []), ("og", "x"), ("og", [1]),
+        ("og", [""]), ("og", ["P2"] * 5000), ("inc", 2**60),
+    ]  # fmt: skip
+    bad_tables = [
+        b"", table[:20], table + b"\0", struct.pack("<QIBI", 1, 3, 0, 2) + b"[]",
+        struct.pack("<QIBHQQQQ", 0, 3, 1, 0, 1, 1, 1, 0),  # sequence number 0
+        struct.pack("<QIBHQQQQ", 1, 3, 1, 1, 1, 1, 1, 0),  # origin index beyond og
+        struct.pack("<QIBHQQQQ", 1, 3, 1, 0, 1, 1, 1, 1),  # floor not below oseq
+        struct.pack("<QIBHQQQQ", 1, 3, 9, 0, 1, 1, 1, 0),  # unknown record type
+        table * 5000,
     ]  # fmt: skip
 
     def random_bytes() -> Parts:
@@ -67,33 +77,39 @@ def frame_garbage(rng: random.Random) -> Callable[[], Parts]:
         return [rng.randbytes(rng.randint(0, 50)) for _ in range(rng.randint(2, 5))]
 
     def truncated() -> Parts:
-        return [header[: rng.randint(1, len(header) - 1)], b"abc"][: rng.randint(1, 2)]
+        return [header[: rng.randint(1, len(header) - 1)], table, b"abc"][: rng.randint(1, 3)]
 
     def mutated() -> Parts:
-        raw = bytearray(header)
+        parts = [bytearray(header), bytearray(table)]
+        raw = rng.choice(parts)
         for _ in range(rng.randint(1, 3)):
             raw[rng.randrange(len(raw))] = rng.randrange(256)
-        return [bytes(raw), b"abc"]
+        return [bytes(parts[0]), bytes(parts[1]), b"abc"]
 
     def wrong_part_count() -> Parts:
-        return rng.choice([[header], [header, b"abc", b"def"], [orjson.dumps(hb), b"x"]])
+        return rng.choice(
+            [[header], [header, b"abc"], [header, table, b"abc", b"def"], [orjson.dumps(hb), b"x"]]
+        )
 
     def size_mismatch() -> Parts:
-        return [header, b"x" * rng.choice([0, 2, 4, 1000])]
+        return [header, table, b"x" * rng.choice([0, 2, 4, 1000])]
 
     def bad_field() -> Parts:
         name, value = rng.choice(bad_fields)
-        return [orjson.dumps({**good, name: value}), b"abc"]
+        return [orjson.dumps({**good, name: value}), table, b"abc"]
+
+    def bad_table() -> Parts:
+        return [header, rng.choice(bad_tables), b"abc"]
 
     def not_an_object() -> Parts:
         return [rng.choice([b"[]", b"1", b'"x"', b"null", b"[" * 2000, b"\xff\xfe{"])]
 
     def oversized() -> Parts:
-        return [header, b"x" * (MAX_FRAME + 1)]
+        return [header, table, b"x" * (MAX_FRAME + 1)]
 
     shapes = [
         random_bytes, random_parts, truncated, mutated, wrong_part_count, size_mismatch,
-        bad_field, not_an_object,
+        bad_field, bad_table, not_an_object,
     ]  # fmt: skip
 
     def draw() -> Parts:

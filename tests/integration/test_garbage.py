@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import struct
 from pathlib import Path
 
 import orjson
@@ -16,29 +17,31 @@ from zmqcast.cli.check import load_events
 def garbage(rng: random.Random, count: int) -> list[list[bytes]]:
     """Malformed multipart messages of every kind the decoder must refuse."""
     good = {
-        "v": 2,
+        "v": 3,
         "k": "data",
         "src": "P2",
         "dst": "P1",
         "inc": 1,
         "dinc": 1,
-        "items": [{"s": 1, "n": 1, "m": {"t": "mc"}}],
+        "og": ["P2"],
     }
+    # One multicast record (README, "Wire format"), and one with a JSON meta
+    # that is no object.
+    record = struct.pack("<QIBHQQQQ", 1, 1, 1, 0, 1, 1, 1, 0)
+    not_an_object = struct.pack("<QIBI", 1, 1, 0, 2) + b"[]"
     shapes = [
         lambda: [rng.randbytes(rng.randint(0, 64))],
         lambda: [orjson.dumps(good)[: rng.randint(1, 40)]],
-        lambda: [orjson.dumps({**good, "inc": "one"}), b"x"],
-        lambda: [orjson.dumps({**good, "src": "Z9"}), b"x"],
-        lambda: [
-            b'{"v":2,"k":"data","src":"P2","dst":"P1","inc":1,"dinc":1,'
-            b'"items":[{"s":1000000000000000000000000000000,"n":1,"m":{}}]}',
-            b"x",
-        ],
-        lambda: [orjson.dumps(good), b"x" * (2 << 20)],
+        lambda: [orjson.dumps({**good, "inc": "one"}), record, b"x"],
+        lambda: [orjson.dumps({**good, "src": "Z9"}), record, b"x"],
+        lambda: [orjson.dumps(good), record[: rng.randint(0, 46)], b"x"],
+        lambda: [orjson.dumps(good), not_an_object, b"x"],
+        lambda: [orjson.dumps({**good, "og": []}), record, b"x"],
+        lambda: [orjson.dumps(good), record, b"x" * (2 << 20)],
         lambda: [
             orjson.dumps(
                 {
-                    "v": 2,
+                    "v": 3,
                     "k": "ack",
                     "src": "P2",
                     "dst": "P1",
@@ -102,10 +105,10 @@ def test_well_formed_frames_from_strangers_or_for_others_are_counted(tmp_path: P
         sent = []
         for identity, header in (
             # X9 is in no config; P3 is a member, but no neighbour of P1.
-            (b"X9", {"v": 2, "k": "hb", "src": "X9", "dst": "P1", "inc": 1, "dinc": 0, "next": 1}),
-            (b"P3", {"v": 2, "k": "hb", "src": "P3", "dst": "P1", "inc": 1, "dinc": 0, "next": 1}),
+            (b"X9", {"v": 3, "k": "hb", "src": "X9", "dst": "P1", "inc": 1, "dinc": 0, "next": 1}),
+            (b"P3", {"v": 3, "k": "hb", "src": "P3", "dst": "P1", "inc": 1, "dinc": 0, "next": 1}),
             # From a neighbour's identity, but addressed to another node.
-            (b"P2", {"v": 2, "k": "hb", "src": "P2", "dst": "P3", "inc": 1, "dinc": 0, "next": 1}),
+            (b"P2", {"v": 3, "k": "hb", "src": "P2", "dst": "P3", "inc": 1, "dinc": 0, "next": 1}),
         ):
             sock = ctx.socket(zmq.DEALER)
             sock.setsockopt(zmq.IDENTITY, identity)

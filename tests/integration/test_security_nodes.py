@@ -14,7 +14,7 @@ from zmq.utils.monitor import recv_monitor_message
 
 from tests.integration.cluster import NodeProcess, events_of, wait_until, write_config
 from zmqcast.config import ClusterConfig, load_config
-from zmqcast.core.frames import Data, Item
+from zmqcast.core.frames import Data, Item, MulticastMeta
 from zmqcast.runtime.admin import AdminClient
 from zmqcast.security.run import generate_run_keys
 from zmqcast.security.setup import node_keys
@@ -69,7 +69,7 @@ def _handshake(monitor: zmq.Socket[bytes], timeout: float) -> int:
 
 def _forged(src: str, dst: str, text: bytes) -> list[bytes]:
     """A well-formed multicast data frame that claims to come from ``src``."""
-    meta = {"t": "mc", "o": src, "oe": 1, "os": 1, "ts": 1, "sf": 0}
+    meta = MulticastMeta(src, 1, 1, 1, 0)
     return encode(Data(src, dst, 1, 0, (Item(1_000_000, meta, text),)))
 
 

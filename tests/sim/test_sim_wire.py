@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import orjson
 import pytest
 
-from zmqcast.core.frames import Ack, Data, Frame, Item
+from zmqcast.core.frames import Ack, Data, Frame, Item, MulticastMeta
 from zmqcast.sim import runner
 from zmqcast.sim.runner import CodecError, SimParams, simulate
 from zmqcast.wire import decode
@@ -45,7 +45,7 @@ def test_every_arriving_frame_is_decoded_from_bytes(monkeypatch: pytest.MonkeyPa
     # A duplicate of a dropped-on-arrival frame may also go to a down node.
     assert len(seen) <= arrived
     assert len(seen) >= result.summary["frames"]["total"] - lost
-    assert set(seen) == {1, 2}  # control frames and data frames with a payload
+    assert set(seen) == {1, 3}  # control frames; data frames with item table and payload
 
 
 def test_a_codec_that_corrupts_meta_breaks_integrity(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -58,7 +58,9 @@ def test_a_codec_that_corrupts_meta_breaks_integrity(monkeypatch: pytest.MonkeyP
             items = tuple(
                 Item(
                     it.seq,
-                    {**it.meta, "os": it.meta["os"] + 1000} if "os" in it.meta else it.meta,
+                    it.meta._replace(oseq=it.meta.oseq + 1000)
+                    if isinstance(it.meta, MulticastMeta)
+                    else it.meta,
                     it.body,
                 )
                 for it in frame.items

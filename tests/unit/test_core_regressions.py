@@ -11,7 +11,7 @@ from typing import Any
 
 from tests.unit.test_channel import Recorder
 from zmqcast.core.config import ChannelMode, CoreConfig
-from zmqcast.core.frames import Ack, Data, Heartbeat, Item, Meta
+from zmqcast.core.frames import Ack, Data, Heartbeat, Item, MulticastMeta
 from zmqcast.core.node import NodeCore
 from zmqcast.core.range_report import RangeReport
 from zmqcast.core.receiver import ReceiveChannel
@@ -19,8 +19,8 @@ from zmqcast.core.sender import SendChannel
 from zmqcast.core.seqset import SeqSet
 
 
-def _mc(origin: str, oepoch: int, oseq: int, ts: int, sf: int = 0) -> Meta:
-    return {"t": "mc", "o": origin, "oe": oepoch, "os": oseq, "ts": ts, "sf": sf}
+def _mc(origin: str, oepoch: int, oseq: int, ts: int, sf: int = 0) -> MulticastMeta:
+    return MulticastMeta(origin, oepoch, oseq, ts, sf)
 
 
 def test_timed_out_holdback_delivery_ticks_past_an_app_send_before_it() -> None:

@@ -6,7 +6,7 @@ import pytest
 
 from zmqcast.apps.console import printable
 from zmqcast.core.config import ChannelMode, CoreConfig
-from zmqcast.core.frames import Data, Item
+from zmqcast.core.frames import Data, Item, MulticastMeta
 from zmqcast.core.node import NodeCore
 from zmqcast.core.payload import payload_bytes, payload_fields
 
@@ -42,8 +42,8 @@ def test_malformed_payload_fields_are_refused(bad: object) -> None:
 def test_deliver_events_carry_the_payload_and_its_encoding() -> None:
     p2 = NodeCore("P2", 1, ["P1"], ["P1"], CoreConfig(mode=ChannelMode.UNORDERED), 0.0)
     p2.start(0.0)
-    meta = {"t": "mc", "o": "P1", "oe": 1, "os": 1, "ts": 1, "sf": 0}
-    meta2 = {**meta, "os": 2, "ts": 2}
+    meta = MulticastMeta("P1", 1, 1, 1, 0)
+    meta2 = meta._replace(oseq=2, ts=2)
     out = p2.receive(Data("P1", "P2", 1, 1, (Item(1, meta, b"hi"), Item(2, meta2, b"\xfe"))), 0.1)
     delivers = [e for e in out.events if e["kind"] == "deliver"]
     assert [(e["payload"], e["encoding"], e["size"]) for e in delivers] == [

@@ -13,8 +13,7 @@ import pytest
 from tests.unit.corenet import CoreNet
 from zmqcast.core.config import CoreConfig, Relay
 from zmqcast.core.events import EventKind
-from zmqcast.core.flood import REPAIR
-from zmqcast.core.frames import Data, Frame
+from zmqcast.core.frames import Data, Frame, MulticastMeta
 from zmqcast.topology import SHAPES, Topology, build, node_names, relay_tree
 
 FAST = CoreConfig(rto=0.05, rto_max=0.2, heartbeat_interval=0.1, suspect_after=0.5)
@@ -148,7 +147,7 @@ def test_a_repair_copy_carries_the_flag_and_a_tree_copy_does_not() -> None:
     net.multicast("O", b"second")  # carries a floor past "first"
     net.run(0.2)
     metas = [i.meta for f in sent if isinstance(f, Data) for i in f.items]
-    assert metas and not any(REPAIR in m for m in metas)
+    assert metas and not any(isinstance(m, MulticastMeta) and m.repair for m in metas)
     sent.clear()
     assert net.cores["A"].flood.peer_failed("O") == 1  # "second" only
     assert net.cores["A"].flood.peer_failed("O") == 0  # each message is repaired once
@@ -160,4 +159,7 @@ def test_a_repair_copy_carries_the_flag_and_a_tree_copy_does_not() -> None:
     assert links[("C", "B")] == 1  # C had it, and passed the repair on all the same
     assert max(links.values()) == 1  # once per node and link, however it arrives
     repaired = [i for f in data for i in f.items]
-    assert all(i.meta[REPAIR] == 1 and i.body == b"second" for i in repaired)
+    assert all(
+        isinstance(i.meta, MulticastMeta) and i.meta.repair and i.body == b"second"
+        for i in repaired
+    )

@@ -6,6 +6,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from zmqcast.core.flood import _Retained
+from zmqcast.core.frames import MulticastMeta
+
+
+def _meta(oseq: int) -> MulticastMeta:
+    return MulticastMeta("P1", 1, oseq, oseq, 0)
 
 
 @given(
@@ -18,7 +23,7 @@ def test_keeps_exactly_what_lies_within_the_window_of_the_highest(
     kept = _Retained()
     high = 0
     for oseq in arrivals:
-        kept.add(oseq, {"os": oseq}, str(oseq).encode(), window)
+        kept.add(oseq, _meta(oseq), str(oseq).encode(), window)
         high = max(high, oseq)
         assert len(kept.items) <= window
         assert all(k > high - window for k in kept.items)
@@ -27,11 +32,11 @@ def test_keeps_exactly_what_lies_within_the_window_of_the_highest(
     # A message that arrived after it had fallen out of the window is not kept.
     late = {k for i, k in enumerate(arrivals) if k <= max(arrivals[: i + 1]) - window}
     assert set(kept.items) == want - late
-    assert all(kept.items[k] == ({"os": k}, str(k).encode()) for k in kept.items)
+    assert all(kept.items[k] == (_meta(k), str(k).encode()) for k in kept.items)
 
 
 def test_in_order_arrivals_keep_the_last_window() -> None:
     kept = _Retained()
     for oseq in range(1, 1001):
-        kept.add(oseq, {}, b"", 256)
+        kept.add(oseq, _meta(oseq), b"", 256)
     assert list(kept.items) == list(range(745, 1001))

@@ -68,10 +68,10 @@ Relay trees (config ``"relay": "tree"``, the default)
     has the message, some node that has it finds its parent failed: it sees
     the parent's next incarnation, or suspects it. That node starts a *repair
     flood* of every retained message above the floor that came down through
-    that parent (:meth:`Flooding.peer_failed`). A repair copy carries ``rp``
+    that parent (:meth:`Flooding.peer_failed`). A repair copy carries the repair flag
     in its header, and every node passes it on once to all its out-neighbours,
     even when it already has the message: nodes that have it must still carry
-    the repair to those beyond them that lack it. (Without ``rp``, a copy that
+    the repair to those beyond them that lack it. (Without the flag, a copy that
     does not come from the receiver's tree parent is flooded on only if it is
     new, as with ``"relay": "flood"``.) So repair costs flooding's price, but
     only for what was in flight at a failure, and only where one happened.
@@ -98,15 +98,12 @@ from zmqcast.core.clock import LamportClock
 from zmqcast.core.config import ChannelMode, CoreConfig
 from zmqcast.core.dedup import Deduplicator, DedupOutcome
 from zmqcast.core.events import Delivery, EventKind
-from zmqcast.core.frames import Item, Meta
+from zmqcast.core.frames import Item, MulticastMeta
 from zmqcast.core.payload import payload_fields
 from zmqcast.core.receiver import ReceiveChannel
 from zmqcast.core.sender import SendChannel
 from zmqcast.topology import RelayTree
 
-MULTICAST = "mc"
-REPAIR = "rp"
-"""Header flag of a repair copy (relay trees): passed on once by every node."""
 _NEVER = float("inf")
 
 MsgKey = tuple[str, int, int]
@@ -130,7 +127,7 @@ class Spread:
 class _Pending:
     """A copy that arrived ahead of its turn, waiting in the holdback queue."""
 
-    meta: Meta
+    meta: MulticastMeta
     body: bytes
     src: str
     upstream: Upstream
@@ -150,7 +147,7 @@ class _Retained:
     __slots__ = ("high", "items", "low", "repaired")
 
     def __init__(self) -> None:
-        self.items: dict[int, tuple[Meta, bytes]] = {}
+        self.items: dict[int, tuple[MulticastMeta, bytes]] = {}
         self.repaired: set[int] = set()
         """Retained messages this node already passed a repair flood on for."""
         self.low = 1
@@ -158,7 +155,7 @@ class _Retained:
         self.high = 0
         """The highest sequence number retained so far."""
 
-    def add(self, oseq: int, meta: Meta, body: bytes, window: int) -> None:
+    def add(self, oseq: int, meta: MulticastMeta, body: bytes, window: int) -> None:
         """Keep ``oseq``; drop what falls ``window`` or more below the highest."""
         items = self.items
         self.high = max(self.high, oseq)
@@ -298,14 +295,7 @@ class Flooding:
         else:
             # Nothing is tracked on lossy channels; older ids are simply given up.
             stable = max(0, seq - 1 - self.cfg.window)
-        meta: Meta = {
-            "t": MULTICAST,
-            "o": self.id,
-            "oe": self.inc,
-            "os": seq,
-            "ts": ts,
-            "sf": stable,
-        }
+        meta = MulticastMeta(self.id, self.inc, seq, ts, stable)
         self.dedup.admit(self.id, self.inc, seq, stable)
         self.stats.multicasts += 1
         if self._trace:
@@ -321,7 +311,7 @@ class Flooding:
     def _send_copies(
         self,
         key: MsgKey,
-        meta: Meta,
+        meta: MulticastMeta,
         body: bytes,
         targets: Sequence[str],
         upstream: Upstream | None,
@@ -341,28 +331,13 @@ class Flooding:
     # ------------------------------------------------------------- receiving
     def on_item(self, receiver: ReceiveChannel, item: Item, now: float) -> None:
         """Take one item handed up by a receive channel."""
-        # The hot path of every relay: plain gets and type checks, no helpers.
+        # The hot path of every relay. The wire decoder has checked the
+        # header's types and bounds; the simulator's frames pass through it too.
         meta = item.meta
         upstream = (receiver.src, receiver.peer_inc, item.seq)
-        if meta.get("t") == MULTICAST:
-            origin = meta.get("o")
-            oepoch = meta.get("oe")
-            oseq = meta.get("os")
-            ts = meta.get("ts")
-            sf = meta.get("sf")
-            if (
-                type(origin) is str
-                and type(oepoch) is int
-                and type(oseq) is int
-                and type(ts) is int
-                and type(sf) is int
-                and oepoch >= 1
-                and oseq >= 1
-                and ts >= 1
-                and 0 <= sf < oseq
-            ):
-                self._on_copy(receiver, item, upstream, (origin, oepoch, oseq), ts, sf, now)
-                return
+        if type(meta) is MulticastMeta:
+            self._on_copy(receiver, item, meta, upstream, now)
+            return
         self.stats.bad_items += 1
         self._release(upstream, now)
 
@@ -370,13 +345,12 @@ class Flooding:
         self,
         receiver: ReceiveChannel,
         item: Item,
+        meta: MulticastMeta,
         upstream: Upstream,
-        key: MsgKey,
-        ts: int,
-        stable: int,
         now: float,
     ) -> None:
-        origin, oepoch, oseq = key
+        origin, oepoch, oseq, ts, stable, repair = meta
+        key = (origin, oepoch, oseq)
         src = receiver.src
         self.clock.merge(ts)
         self.saw_epoch(origin, oepoch)
@@ -394,15 +368,15 @@ class Flooding:
                     EventKind.DUPLICATE,
                     {"origin": origin, "oepoch": oepoch, "oseq": oseq, "from": src},
                 )
-            if REPAIR in item.meta:
-                self._pass_repair(key, item, src)
+            if repair:
+                self._pass_repair(key, meta, item.body, src)
             spread = self._spreading.get(key)
             if spread is not None:
                 spread.held.append(upstream)
             else:
                 self._release(upstream, now)
             return
-        pending = _Pending(item.meta, item.body, src, upstream, ts, item.seq, receiver.name)
+        pending = _Pending(meta, item.body, src, upstream, ts, item.seq, receiver.name)
         if not self._holdback:
             self._deliver(key, pending, now)
             return
@@ -495,7 +469,7 @@ class Flooding:
         self._retain(key, p.meta, p.body)
         tree = self._tree
         targets: Sequence[str]
-        if REPAIR in p.meta:
+        if p.meta.repair:
             targets = self._flood_targets(p.src)
             kept = self._retained.get((origin, oepoch))
             if kept is not None:
@@ -518,7 +492,7 @@ class Flooding:
             ]
         return targets
 
-    def _pass_repair(self, key: MsgKey, item: Item, src: str) -> None:
+    def _pass_repair(self, key: MsgKey, meta: MulticastMeta, body: bytes, src: str) -> None:
         """Pass a repair copy of a message this node has on, once (see "Relay trees")."""
         origin, oepoch, oseq = key
         kept = self._retained.get((origin, oepoch))
@@ -527,20 +501,20 @@ class Flooding:
                 return
             kept.repaired.add(oseq)
             for peer in self._flood_targets(src):
-                self.senders[peer].send(item.meta, item.body)
+                self.senders[peer].send(meta, body)
             self.stats.repaired += 1
             return
         stream = self._streams.get((origin, oepoch))
         pending = stream.waiting.get(oseq) if stream is not None else None
         if pending is not None:  # held back: it goes on as a repair once delivered
-            pending.meta = item.meta
+            pending.meta = meta
 
     def _tree_targets(self, origin: str) -> Sequence[str]:
         assert self._tree is not None
         return self._tree.children.get(origin, ())
 
     # ------------------------------------------------------------- retention
-    def _retain(self, key: MsgKey, meta: Meta, body: bytes) -> None:
+    def _retain(self, key: MsgKey, meta: MulticastMeta, body: bytes) -> None:
         if not self._custody:
             return
         origin, oepoch, oseq = key
@@ -610,7 +584,7 @@ class Flooding:
                 if oseq <= floor or oseq in kept.repaired:
                     continue
                 kept.repaired.add(oseq)
-                repair = {**meta, REPAIR: 1}
+                repair = meta._replace(repair=True)
                 # To every out-neighbour, ``peer`` too: a restarted one floods
                 # it on, and where ``peer`` is the only way on (a line), it must.
                 for sender in self.senders.values():

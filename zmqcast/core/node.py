@@ -19,7 +19,16 @@ from zmqcast.core.config import FRAME_HEADROOM, ChannelMode, CoreConfig
 from zmqcast.core.detector import FailureDetector
 from zmqcast.core.events import EventKind, Outputs
 from zmqcast.core.flood import Flooding, Spread
-from zmqcast.core.frames import CONTROL_LANE, DATA_LANE, Ack, Data, Frame, Heartbeat, Meta
+from zmqcast.core.frames import (
+    CONTROL_LANE,
+    DATA_LANE,
+    Ack,
+    Data,
+    Frame,
+    Heartbeat,
+    Meta,
+    MulticastMeta,
+)
 from zmqcast.core.receiver import ReceiveChannel
 from zmqcast.core.sender import SendChannel
 from zmqcast.core.seqset import SeqSet
@@ -458,7 +467,11 @@ class NodeCore:
             return
         assert isinstance(frame, Data)
         for item in receiver.on_data(frame, now, self):
-            kind = item.meta.get("t")
+            meta = item.meta
+            if isinstance(meta, MulticastMeta):
+                self.flood.on_item(receiver, item, now)
+                continue
+            kind = meta.get("t")
             if kind == APP:
                 if not self.snapshots.on_app(
                     frame.src, receiver.peer_inc, item, receiver.name, now

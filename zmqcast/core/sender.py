@@ -18,7 +18,7 @@ from typing import Any
 
 from zmqcast.core.config import FRAME_HEADROOM, ChannelMode, CoreConfig
 from zmqcast.core.events import EventKind, channel_name
-from zmqcast.core.frames import DATA_LANE, Ack, Data, Heartbeat, Item, Meta, Ranges
+from zmqcast.core.frames import DATA_LANE, Ack, Data, Heartbeat, Item, ItemMeta, Ranges
 from zmqcast.core.recorder import Recorder
 
 _NEVER = float("inf")
@@ -27,7 +27,7 @@ _NEVER = float("inf")
 @dataclass(slots=True)
 class _Entry:
     seq: int
-    meta: Meta
+    meta: ItemMeta
     body: bytes
     tag: Any
     want_receipt: bool = False
@@ -121,7 +121,7 @@ class SendChannel:
         return min(due, self._rtx_due)
 
     # ----------------------------------------------------------------- sending
-    def send(self, meta: Meta, body: bytes, tag: Any = None, want_receipt: bool = False) -> int:
+    def send(self, meta: ItemMeta, body: bytes, tag: Any = None, want_receipt: bool = False) -> int:
         """Assign the next sequence number to an item and queue it.
 
         The caller checks :meth:`has_room` for its own messages; relays bypass the

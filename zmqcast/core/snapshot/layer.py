@@ -137,6 +137,8 @@ class SnapshotLayer:
         it, before the application applies it.
         """
         meta = item.meta
+        if type(meta) is not dict:
+            return False
         n, ts, colour = meta.get("n"), meta.get("ts"), meta.get("c", {})
         if (
             type(n) is not int
@@ -281,7 +283,8 @@ class SnapshotLayer:
     # ------------------------------------------------------------- markers
     def on_marker(self, src: str, item: Item, now: float) -> bool:
         """A Chandy-Lamport marker arrived on the data channel from ``src``."""
-        sid = item.meta.get("sid")
+        meta = item.meta
+        sid = meta.get("sid") if type(meta) is dict else None
         if type(sid) is not str:
             return False
         snap = self._active.get(sid)
@@ -301,6 +304,8 @@ class SnapshotLayer:
     def on_control(self, src: str, item: Item, now: float) -> bool:
         """A snapshot control item from neighbour ``src``; False if malformed."""
         meta = item.meta
+        if type(meta) is not dict:
+            return False
         kind, sid = meta.get("k"), meta.get("sid")
         if type(sid) is not str or parse_sid(sid) is None:
             return False
