@@ -285,6 +285,22 @@ class Flooding:
             return False
         return all(s.has_room() for s in self.senders.values())
 
+    def room(self) -> int:
+        """How many new multicasts fit now, one after the other.
+
+        The same answer as calling :meth:`can_multicast` before each: an own
+        multicast adds one item to every outgoing channel (each out-neighbour
+        is a child of the origin in its own breadth-first tree), and the
+        origin window counts from the oldest message alive, which a multicast
+        never frees. One pass over the channels per batch, not per message.
+        """
+        window = self.cfg.window
+        oldest = self._oldest_alive()
+        fits = window - 1 - self._own_seq + oldest if oldest is not None else window
+        for sender in self.senders.values():
+            fits = min(fits, window - sender.unreleased)
+        return max(0, fits)
+
     def multicast(self, body: bytes) -> None:
         ts = self.clock.tick_send()
         self._own_seq += 1

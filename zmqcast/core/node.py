@@ -299,12 +299,9 @@ class NodeCore:
             self._check_size(body)
         self._now = now
         flood = self.flood
-        taken = 0
-        for body in bodies:
-            if not flood.can_multicast():
-                break
+        taken = min(len(bodies), flood.room())
+        for body in bodies[:taken]:
             flood.multicast(body)
-            taken += 1
         return taken, self._finish()
 
     def attach(self, app: App, received: Mapping[tuple[str, int], SeqSet] | None = None) -> None:
