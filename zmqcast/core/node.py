@@ -156,6 +156,8 @@ class NodeCore:
         """The largest body a message may have: one alone in a frame must fit."""
         self._now = now
         self._out = Outputs()
+        self._deadline: float | None = None
+        """The cached answer of :meth:`next_deadline`; None once an input came."""
 
     def _send_data_item(self, peer: str, meta: Meta, body: bytes) -> None:
         self.senders[peer].send(meta, body)
@@ -360,7 +362,19 @@ class NodeCore:
         return self._tick_body(now)
 
     def next_deadline(self) -> float:
-        """The earliest time at which :meth:`tick` has work to do."""
+        """The earliest time at which :meth:`tick` has work to do.
+
+        Timers move only when an input moves them (this is a state machine:
+        frames, calls and ``now`` in), so the answer is kept until the next
+        input. A poll loop asks once for its timeout and once to see whether
+        to tick; at 32 nodes each answer walks 124 channels (about 28 µs).
+        """
+        due = self._deadline
+        if due is None:
+            due = self._deadline = self._earliest_timer()
+        return due
+
+    def _earliest_timer(self) -> float:
         due = min(
             self.detector.next_deadline(),
             self.flood.next_deadline(),
@@ -420,6 +434,7 @@ class NodeCore:
             out.deliveries = flood.deliveries
             flood.deliveries = []
         self._out = Outputs()
+        self._deadline = None  # an input just moved the timers
         return out
 
     def _dispatch(self, frame: Frame, now: float) -> None:
