@@ -30,7 +30,7 @@ def _bench(*args: str) -> subprocess.CompletedProcess[str]:
 
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize(
-    "scenario", ["raw", "channel", "multicast", "all-to-all", "snapshot", "memory", "pyre"]
+    "scenario", ["raw", "channel", "multicast", "all-to-all", "snapshot", "memory", "pyre", "core"]
 )
 def test_every_scenario_runs_and_reports_its_ratio(scenario: str) -> None:
     if scenario == "pyre":
@@ -66,6 +66,17 @@ def test_every_scenario_runs_and_reports_its_ratio(scenario: str) -> None:
         assert 0 < metrics["send-to-deliver p50"]["median"] <= metrics["send-to-deliver p99"]["max"]
         assert 0 < metrics["delivered fraction"]["min"] <= 1  # Pyre does not repair loss
         _check_pyre_stayed_in_its_namespaces(record)
+    elif scenario == "core":
+        ours = metrics["core multicasts/s"]
+        assert ours["runs"] == repeat and ours["median"] > 0
+        _check_ratios(record, "ratio_to_raw", ours, raw)
+        parts = ("origin core per multicast", "receiver core per multicast", "codec per multicast")
+        for name in parts:
+            assert 0 < metrics[name]["min"] <= metrics[name]["max"]
+        # The parts happen one after the other in one process: in every run
+        # they take less than the whole, so the least of each part together
+        # take less than the slowest run's time per multicast.
+        assert sum(metrics[name]["min"] for name in parts) <= 1 / ours["min"]
     elif scenario != "raw":
         ours = metrics[f"{scenario} delivered/s"]
         assert ours["median"] > 0

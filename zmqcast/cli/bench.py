@@ -14,6 +14,7 @@ import orjson
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
+from zmqcast.bench.core import run_core
 from zmqcast.bench.nodes import run_cluster
 from zmqcast.bench.pyre import (
     PyreDiscoveryError,
@@ -32,7 +33,25 @@ from zmqcast.core.config import Relay
 from zmqcast.runtime.spawn import free_ports
 from zmqcast.viz.reports import bench_report
 
-SCENARIOS = ("raw", "channel", "multicast", "all-to-all", "snapshot", "memory", "pyre")
+SCENARIOS = ("raw", "channel", "multicast", "all-to-all", "snapshot", "memory", "pyre", "core")
+FIXED_METRICS: dict[str, tuple[tuple[str, str], ...]] = {
+    "pyre": (
+        ("pyre delivered/s", "1/s"),
+        ("send-to-deliver p50", "s"),
+        ("send-to-deliver p99", "s"),
+        ("delivered fraction", "1"),
+        ("multicast delivered/s", "1/s"),
+        ("multicast p50", "s"),
+        ("multicast p99", "s"),
+    ),
+    "core": (
+        ("core multicasts/s", "1/s"),
+        ("origin core per multicast", "s"),
+        ("receiver core per multicast", "s"),
+        ("codec per multicast", "s"),
+    ),
+}
+"""Each scenario's figures, in report order, where they do not depend on flags."""
 SECURE_SCENARIOS = ("channel", "multicast", "all-to-all")
 RATE_SCENARIOS = ("channel", "multicast", "all-to-all")
 """Scenarios ``--secure`` runs a second time with CurveZMQ on."""
@@ -149,16 +168,8 @@ def bench(
                 Metric(f"{v} p99", "s", missing="no snapshot completed"),
                 Metric(f"{v} throughput drop", "%"),
             ]
-    elif scenario == "pyre":
-        ours = [
-            Metric("pyre delivered/s", "1/s"),
-            Metric("send-to-deliver p50", "s"),
-            Metric("send-to-deliver p99", "s"),
-            Metric("delivered fraction", "1"),
-            Metric("multicast delivered/s", "1/s"),
-            Metric("multicast p50", "s"),
-            Metric("multicast p99", "s"),
-        ]
+    elif scenario in FIXED_METRICS:
+        ours = [Metric(name, unit) for name, unit in FIXED_METRICS[scenario]]
     elif scenario != "raw":
         ours = [
             Metric(f"{scenario} delivered/s", "1/s"),
@@ -222,6 +233,9 @@ def bench(
             pyre_figures = (theirs.throughput, theirs.latency_p50, theirs.latency_p99)
             ours_figures = (result.throughput, result.latency_p50, result.latency_p99)
             _append(ours, (*pyre_figures, theirs.delivered_fraction, *ours_figures))
+        elif scenario == "core":
+            alone = run_core(nodes, messages, size, relay=relay, trace=trace)
+            _append(ours, (alone.throughput, alone.origin, alone.receiver, alone.codec))
         elif ours:
             result = cluster(nodes, messages, size, senders, rate=rate)
             figures = (result.throughput, result.latency_p50, result.latency_p99)
@@ -357,7 +371,9 @@ def _fmt(m: Metric) -> str:
 
 def _fmt_values(unit: str, r: dict[str, Any]) -> str:
     if unit == "s":
-        return f"{r['median'] * 1e6:10.0f} us  ({r['min'] * 1e6:.0f} - {r['max'] * 1e6:.0f})"
+        digits = 1 if r["max"] < 1e-4 else 0  # tenths of a µs for per-message costs
+        low, mid, high = (r[k] * 1e6 for k in ("min", "median", "max"))
+        return f"{mid:10.{digits}f} us  ({low:.{digits}f} - {high:.{digits}f})"
     if unit == "kB":
         return f"{r['median'] / 1024:10.1f} MB  ({r['min'] / 1024:.1f} - {r['max'] / 1024:.1f})"
     if unit == "%":
