@@ -197,3 +197,47 @@ def test_a_gap_above_the_floor_is_never_given_up_by_a_node_that_never_restarted(
     p3.receive(_p3_copy(1, 2, sf=0), 0.1)
     assert p3.flood.next_deadline() == float("inf")
     assert _delivered(p3.tick(60.0)) == []
+
+
+def _restarted_p3(cfg: CoreConfig) -> NodeCore:
+    p3 = NodeCore("P3", 2, ["P2"], ["P2"], cfg, 0.0, restarted=True)
+    p3.start(0.0)
+    return p3
+
+
+def test_a_restarted_node_does_not_skip_at_once_what_the_floor_passed() -> None:
+    """The sweep's fifo failures (seeds 961697408 and 2022367053, squares, tree
+    relays, crashes): a restarted node got a replayed copy whose floor had
+    passed messages multicast after its crash, skipped them at once, and then
+    delivered them late, after the later one, when its in-neighbour's custody
+    resent them in the same batch (or 1.3 ms later). The floor can pass a
+    copy still on its way (see "Stable floor"): a restarted node now gives
+    such a gap ``rto_max`` to fill."""
+    cfg = CoreConfig(mode=ChannelMode.FIFO, rto_max=2.0, holdback_timeout=3.0)
+    p3 = _restarted_p3(cfg)
+    held = p3.receive(_p3_copy(1, 9, sf=8, dinc=2), 0.1)
+    assert _delivered(held) == []
+    assert not [e for e in held.events if e["kind"] == "skip"]
+    assert p3.next_deadline() <= 0.1 + cfg.rto_max
+    frames = [_p3_copy(1 + n, n, sf=n - 1, dinc=2) for n in range(1, 9)]
+    filled = p3.receive_many(frames, 0.101)
+    assert _delivered(filled) == list(range(1, 10))  # in order, nothing late
+    assert not [e for e in filled.events if e["kind"] in ("skip", "late")]
+
+
+def test_a_restarted_node_gives_up_what_the_floor_passed_after_rto_max() -> None:
+    """What its predecessor delivered before the crash nobody sends again: the
+    gap below the floor goes after ``rto_max``, the rest after the timeout."""
+    cfg = CoreConfig(mode=ChannelMode.FIFO, rto_max=2.0, holdback_timeout=3.0)
+    p3 = _restarted_p3(cfg)
+    p3.receive(_p3_copy(1, 9, sf=4, dinc=2), 0.1)
+    assert _delivered(p3.tick(2.0)) == []
+    first = p3.tick(2.1)
+    assert _delivered(first) == []  # 5..8 lie above the floor: still awaited
+    skips = [(e["first"], e["last"], e["count"]) for e in first.events if e["kind"] == "skip"]
+    assert skips == [(1, 4, 4)]
+    assert _delivered(p3.tick(2.1 + 2.9)) == []
+    rest = p3.tick(2.1 + 3.0)
+    assert _delivered(rest) == [9]
+    skips = [(e["first"], e["last"], e["count"]) for e in rest.events if e["kind"] == "skip"]
+    assert skips == [(5, 8, 4)]

@@ -407,11 +407,6 @@ class Flooding:
             )
             self._deliver(key, pending, now)
             return
-        if stable >= stream.next and self.restarted:
-            # Our predecessor may have delivered what the gap lacks. A node
-            # that never restarted waits instead: the floor can pass a copy
-            # still on its way (see "Stable floor" above).
-            self._skip(stream_key, stream, stable + 1, now)
         if oseq != stream.next:
             stream.waiting[oseq] = pending
             if stream.since == _NEVER:
@@ -638,33 +633,45 @@ class Flooding:
             receiver.release(inc, seq, now)
 
     # ------------------------------------------------------------- timers
-    def _may_skip(self, stream_key: tuple[str, int], stream: _Stream) -> bool:
-        """Whether a timed-out gap of ``stream`` may be given up.
+    def _skip_due(self, stream_key: tuple[str, int], stream: _Stream) -> float:
+        """When the gap at the head of ``stream`` may be given up (or never).
 
-        A restarted incarnation may face gaps its predecessor filled. A node
-        that never restarted gives up only on a gap the stable floor passed:
-        one the floor has not passed is still in some node's custody.
+        A node that never restarted gives up only on a gap the stable floor
+        passed (one it has not passed is still in some node's custody), and
+        only after ``holdback_timeout``: the floor can pass a copy still on its
+        way (see "Stable floor" above). A restarted incarnation may face gaps
+        its predecessor filled, which nobody sends again: it gives up a gap
+        the floor passed after ``rto_max``, and any other after
+        ``holdback_timeout`` (the origin may have fallen silent). It does not
+        skip at once: copies multicast after its crash that the floor passed
+        early are on their way, resent by its in-neighbours as soon as they
+        learn its new incarnation (the sweep found one that arrived in the
+        same batch as the floor that passed it, and one 1.3 ms later).
         """
-        return self.restarted or self._stable.get(stream_key, 0) >= stream.next
+        if not stream.waiting:
+            return _NEVER
+        passed = self._stable.get(stream_key, 0) >= stream.next
+        if self.restarted:
+            return stream.since + (self.cfg.rto_max if passed else self.cfg.holdback_timeout)
+        return stream.since + self.cfg.holdback_timeout if passed else _NEVER
 
     def tick(self, now: float) -> None:
-        """Skip holdback gaps that outlived the timeout and may be given up."""
+        """Give up the holdback gaps whose time has come (see :meth:`_skip_due`)."""
         if not self._streams:
             return
-        timeout = self.cfg.holdback_timeout
         for stream_key, stream in list(self._streams.items()):
-            if (
-                stream.waiting
-                and now >= stream.since + timeout
-                and self._may_skip(stream_key, stream)
-            ):
-                self._skip(stream_key, stream, min(stream.waiting), now)
+            if now >= self._skip_due(stream_key, stream):
+                upto = min(stream.waiting)
+                stable = self._stable.get(stream_key, 0)
+                if self.restarted and stable >= stream.next:
+                    # What the floor passed goes at once; a gap above it waits on.
+                    upto = stable + 1
+                self._skip(stream_key, stream, upto, now)
 
     def next_deadline(self) -> float:
         due = _NEVER
         for stream_key, stream in self._streams.items():
-            if stream.waiting and self._may_skip(stream_key, stream):
-                due = min(due, stream.since + self.cfg.holdback_timeout)
+            due = min(due, self._skip_due(stream_key, stream))
         return due
 
     # ------------------------------------------------------------- inspection
