@@ -82,7 +82,8 @@ Holdback (``fifo`` channels only)
     per origin in sequence order; a copy that arrives early waits. At a node
     that never restarted, every gap fills: the missing message is still held
     somewhere upstream. A restarted incarnation may face gaps its predecessor
-    filled; they close when a later ``sf`` passes them, or, if the origin falls
+    filled; they close ``rto_max`` after a later ``sf`` passes them (not at
+    once: the floor can pass a copy still on its way), or, if the origin falls
     silent, after ``holdback_timeout``. A copy that then arrives below the
     delivery point is delivered late rather than dropped, and relayed, because
     other nodes may depend on this node for it.
