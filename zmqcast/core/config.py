@@ -34,7 +34,7 @@ class Relay(StrEnum):
 
 
 FRAME_HEADROOM = 64 * 1024
-"""Bytes of a frame kept for its JSON header (up to ``max_batch`` item headers)."""
+"""Bytes of a frame kept for its header and item table (up to ``max_batch`` records)."""
 
 
 @dataclass(frozen=True, slots=True)
