@@ -385,10 +385,11 @@ def _decode_data(h: dict[str, Any], parts: Sequence[bytes], max_items: int) -> D
     if table_end and table_end % record == 0 and not table[12::record].strip(_MULTICAST_TYPES):
         # Only multicast records (the hot path): one struct call walks them all.
         # Reading them one by one would see exactly these records.
-        if table_end // record > max_items:
-            raise FrameError("items", f"more than {max_items}")
         offset = 0
-        for seq, size, kind, index, oepoch, oseq, ts, sf in _MULTICAST_RECORD.iter_unpack(table):
+        records = _MULTICAST_RECORD.iter_unpack(table)
+        for n, (seq, size, kind, index, oepoch, oseq, ts, sf) in enumerate(records):
+            if n == max_items:  # where the record-by-record walk would stop too
+                raise FrameError("items", f"more than {max_items}")
             if index >= count:
                 raise FrameError("field:items.m", f"origin index {index} of {count}")
             if not (

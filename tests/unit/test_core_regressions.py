@@ -152,9 +152,7 @@ def test_a_copy_the_stable_floor_passed_is_still_delivered_unordered() -> None:
     # Message 1, still on its way down an orphaned branch, arrives later.
     late = p3.receive(_p3_copy(2, 1, sf=0), 0.2)
     assert _delivered(late) == [1]
-    assert [e["kind"] for e in late.events if e["kind"] in ("deliver", "duplicate")] == [
-        "deliver"
-    ]
+    assert [e["kind"] for e in late.events if e["kind"] in ("deliver", "duplicate")] == ["deliver"]
     # A real duplicate is still a duplicate.
     again = p3.receive(_p3_copy(3, 1, sf=0), 0.3)
     assert _delivered(again) == []
@@ -241,3 +239,21 @@ def test_a_restarted_node_gives_up_what_the_floor_passed_after_rto_max() -> None
     assert _delivered(rest) == [9]
     skips = [(e["first"], e["last"], e["count"]) for e in rest.events if e["kind"] == "skip"]
     assert skips == [(5, 8, 4)]
+
+
+def test_the_grace_counts_from_when_the_floor_passed_the_gap_not_from_its_opening() -> None:
+    """Found in review: a gap open since t=0.1 that the floor passed only at
+    t=2.5 was skipped at once at 2.5 (its rto_max counted from the opening),
+    and the copies the floor had passed early came 1 ms later, late."""
+    cfg = CoreConfig(mode=ChannelMode.FIFO, rto_max=2.0, holdback_timeout=3.0)
+    p3 = _restarted_p3(cfg)
+    p3.receive(_p3_copy(1, 2, sf=0, dinc=2), 0.1)  # the gap at 1 opens, no floor passed
+    p3.receive(_p3_copy(2, 5, sf=4, dinc=2), 2.5)  # now the floor passes 1..4
+    assert _delivered(p3.tick(2.5)) == []
+    filled = p3.receive_many([_p3_copy(3, 3, sf=2, dinc=2), _p3_copy(4, 4, sf=3, dinc=2)], 2.501)
+    assert _delivered(filled) == []  # still waiting at 1
+    # The gap has been open holdback_timeout at 3.1: 1 is given up, the rest in order.
+    assert _delivered(p3.tick(3.0)) == []
+    late = p3.tick(3.1)
+    assert _delivered(late) == [2, 3, 4, 5]
+    assert not [e for e in late.events if e["kind"] == "late"]

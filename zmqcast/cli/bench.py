@@ -92,7 +92,10 @@ class Metric:
 
 def bench(
     scenario: Annotated[str, typer.Argument(help=f"One of: {', '.join(SCENARIOS)}.")],
-    nodes: Annotated[int, typer.Option(help="Cluster size (multicast, all-to-all, pyre).")] = 3,
+    nodes: Annotated[
+        int,
+        typer.Option(help="Cluster size (multicast, all-to-all, snapshot, memory, pyre, core)."),
+    ] = 3,
     messages: Annotated[int, typer.Option(help="Messages per sender per run.")] = 20_000,
     size: Annotated[int, typer.Option(help="Payload bytes.")] = 64,
     repeat: Annotated[int, typer.Option(help="Runs; medians are reported.")] = 3,

@@ -184,7 +184,9 @@ class _Stream:
     next: int = 1
     waiting: dict[int, _Pending] = field(default_factory=dict)
     since: float = _NEVER
-    """When the current gap opened (for the restarted-node skip)."""
+    """When the current gap opened."""
+    passed: float = _NEVER
+    """When a restarted node first saw the stable floor pass the current gap."""
 
 
 @dataclass(slots=True)
@@ -374,6 +376,8 @@ class Flooding:
         stream_key = (origin, oepoch)
         if stable > self._stable.get(stream_key, 0):
             self._stable[stream_key] = stable
+            if self.restarted and stream_key in self._streams:
+                self._note_floor(stream_key, self._streams[stream_key], now)
         outcome = self.dedup.admit(origin, oepoch, oseq, stable)
         if outcome != DedupOutcome.NEW:
             if outcome == DedupOutcome.STALE_EPOCH:
@@ -412,6 +416,7 @@ class Flooding:
             stream.waiting[oseq] = pending
             if stream.since == _NEVER:
                 stream.since = now
+                self._note_floor(stream_key, stream, now)
             self.clock.stamp()
             if self._trace:
                 self.event(
@@ -429,6 +434,18 @@ class Flooding:
             self._deliver((origin, oepoch, stream.next), pending, now)
             stream.next += 1
         stream.since = now if waiting else _NEVER
+        stream.passed = _NEVER
+        self._note_floor((origin, oepoch), stream, now)
+
+    def _note_floor(self, stream_key: tuple[str, int], stream: _Stream, now: float) -> None:
+        """A restarted node notes when the floor first passes the gap it waits at."""
+        if (
+            self.restarted
+            and stream.waiting
+            and stream.passed == _NEVER
+            and self._stable.get(stream_key, 0) >= stream.next
+        ):
+            stream.passed = now
 
     def _skip(self, stream_key: tuple[str, int], stream: _Stream, upto: int, now: float) -> None:
         """Give up on every gap below ``upto`` and deliver what waits there."""
@@ -637,23 +654,24 @@ class Flooding:
     def _skip_due(self, stream_key: tuple[str, int], stream: _Stream) -> float:
         """When the gap at the head of ``stream`` may be given up (or never).
 
-        A node that never restarted gives up only on a gap the stable floor
-        passed (one it has not passed is still in some node's custody), and
-        only after ``holdback_timeout``: the floor can pass a copy still on its
-        way (see "Stable floor" above). A restarted incarnation may face gaps
-        its predecessor filled, which nobody sends again: it gives up a gap
-        the floor passed after ``rto_max``, and any other after
-        ``holdback_timeout`` (the origin may have fallen silent). It does not
-        skip at once: copies multicast after its crash that the floor passed
-        early are on their way, resent by its in-neighbours as soon as they
-        learn its new incarnation (the sweep found one that arrived in the
-        same batch as the floor that passed it, and one 1.3 ms later).
+        A node that never restarted gives up a gap only once the stable floor
+        has passed it (one it has not passed is still in some node's custody),
+        and only ``holdback_timeout`` after the gap opened: the floor can pass
+        a copy still on its way (see "Stable floor" above). A restarted
+        incarnation may face gaps its predecessor filled, which nobody sends
+        again: it gives up a gap ``rto_max`` after it first saw the floor pass
+        it, and any gap ``holdback_timeout`` after it opened (the origin may
+        have fallen silent). It does not skip at once: copies multicast after
+        its crash that the floor passed early are on their way, resent by its
+        in-neighbours as soon as they learn its new incarnation (the sweep
+        found one that came in the same batch as the floor that passed it,
+        and one 1.3 ms later).
         """
         if not stream.waiting:
             return _NEVER
-        passed = self._stable.get(stream_key, 0) >= stream.next
         if self.restarted:
-            return stream.since + (self.cfg.rto_max if passed else self.cfg.holdback_timeout)
+            return min(stream.since + self.cfg.holdback_timeout, stream.passed + self.cfg.rto_max)
+        passed = self._stable.get(stream_key, 0) >= stream.next
         return stream.since + self.cfg.holdback_timeout if passed else _NEVER
 
     def tick(self, now: float) -> None:

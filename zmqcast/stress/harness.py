@@ -354,18 +354,23 @@ class StressRun:
         No new fault is injected; partitions and loss stay as they are.
         """
         deadline = time.monotonic() + EXTENSION_LIMIT
-        short = still_coming_back(self.came_back, time.monotonic())
-        if not short:
+
+        def short() -> list[str]:
+            # A node that ended on its own is a crash, reported as such: not waited for.
+            return [n for n in still_coming_back(self.came_back, time.monotonic()) if cluster.up(n)]
+
+        waiting = short()
+        if not waiting:
             return
         self.progress.phase = "extending"
-        self._log({"action": "extend", "nodes": short})
-        while short and time.monotonic() < deadline:
+        self._log({"action": "extend", "nodes": waiting})
+        while waiting and time.monotonic() < deadline:
             time.sleep(POLL_EVERY)  # the period of the status poll
             self._poll(cluster)
             self.progress.elapsed = time.monotonic() - self._t0
             self.on_progress(self.progress)
-            short = still_coming_back(self.came_back, time.monotonic())
-        self._log({"action": "extended", "short": short})
+            waiting = short()
+        self._log({"action": "extended", "short": waiting})
 
     def _act(self, cluster: Cluster, action: Action) -> None:
         outcome: dict[str, Any] = {"action": action.kind, **action.describe()}
