@@ -137,7 +137,7 @@ beyond 64 bits; a plain ``TypeError`` for a value that is not a frame) or a
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import orjson
@@ -378,74 +378,29 @@ def _decode_data(h: dict[str, Any], parts: Sequence[bytes], max_items: int) -> D
     table_end, end = len(table), len(payload)
     out: list[Item] = []
     append = out.append
-    unpack_multicast = _MULTICAST_RECORD.unpack_from
-    unpack_json = _JSON_RECORD.unpack_from
-    meta: ItemMeta
     record = _MULTICAST_RECORD.size
+    rows: Iterable[tuple[Any, ...]]
     if table_end and table_end % record == 0 and not table[12::record].strip(_MULTICAST_TYPES):
-        # Only multicast records (the hot path): one struct call walks them all.
-        # Reading them one by one would see exactly these records.
-        offset = 0
-        records = _MULTICAST_RECORD.iter_unpack(table)
-        for n, (seq, size, kind, index, oepoch, oseq, ts, sf) in enumerate(records):
-            if n == max_items:  # where the record-by-record walk would stop too
-                raise FrameError("items", f"more than {max_items}")
-            if index >= count:
-                raise FrameError("field:items.m", f"origin index {index} of {count}")
-            if not (
-                0 < oepoch <= MAX_INT and 0 < oseq <= MAX_INT and 0 < ts <= MAX_INT and sf < oseq
-            ):
-                raise FrameError("field:items.m", "multicast field out of range")
-            if not 0 < seq <= MAX_INT:
-                raise FrameError("field:items.s")
-            stop = offset + size
-            if stop > end:
-                raise FrameError("parts", "item sizes exceed the payload")
-            meta = _new_tuple(
-                MulticastMeta, (origins[index], oepoch, oseq, ts, sf, kind == MULTICAST_REPAIR)
-            )
-            append(_new_tuple(Item, (seq, meta, payload if size == end else payload[offset:stop])))
-            offset = stop
-        if offset != end:
-            raise FrameError("parts", f"item sizes add up to {offset}, payload has {end} bytes")
-        return Data(src, dst, inc, dinc, tuple(out), _lane(h))
-    pos = offset = 0
-    while pos < table_end:
-        if len(out) == max_items:
+        # Only multicast records (the hot path): one struct call walks them all,
+        # and reading them one by one would see exactly these records.
+        rows = _MULTICAST_RECORD.iter_unpack(table)
+    else:
+        rows = _walk(table, max_items)
+    meta: ItemMeta
+    offset = 0
+    for n, (seq, size, kind, index, oepoch, oseq, ts, sf) in enumerate(rows):
+        if n == max_items:  # where the walk stops too, before the next record
             raise FrameError("items", f"more than {max_items}")
-        if pos + _PREFIX > table_end:
-            raise FrameError("field:items", "truncated item record")
-        kind = table[pos + 12]
-        if kind in (MULTICAST, MULTICAST_REPAIR):
-            if pos + _MULTICAST_RECORD.size > table_end:
-                raise FrameError("field:items", "truncated item record")
-            seq, size, _, index, oepoch, oseq, ts, sf = unpack_multicast(table, pos)
-            pos += _MULTICAST_RECORD.size
-            if index >= count:
-                raise FrameError("field:items.m", f"origin index {index} of {count}")
-            if not (
-                0 < oepoch <= MAX_INT and 0 < oseq <= MAX_INT and 0 < ts <= MAX_INT and sf < oseq
-            ):
-                raise FrameError("field:items.m", "multicast field out of range")
+        if kind == JSON_META:
+            meta = index  # the walk parsed and checked it
+        elif index >= count:
+            raise FrameError("field:items.m", f"origin index {index} of {count}")
+        elif 0 < oepoch <= MAX_INT and 0 < oseq <= MAX_INT and 0 < ts <= MAX_INT and sf < oseq:
             meta = _new_tuple(
                 MulticastMeta, (origins[index], oepoch, oseq, ts, sf, kind == MULTICAST_REPAIR)
             )
-        elif kind == JSON_META:
-            if pos + _JSON_RECORD.size > table_end:
-                raise FrameError("field:items", "truncated item record")
-            seq, size, _, length = unpack_json(table, pos)
-            pos += _JSON_RECORD.size
-            if pos + length > table_end:
-                raise FrameError("field:items", "meta runs past the item table")
-            try:
-                meta = _loads(table[pos : pos + length])
-            except _JSONDecodeError:
-                raise FrameError("field:items.m", "not JSON") from None
-            if type(meta) is not dict:
-                raise FrameError("field:items.m", "not an object")
-            pos += length
         else:
-            raise FrameError("field:items", f"item record type {kind}")
+            raise FrameError("field:items.m", "multicast field out of range")
         if not 0 < seq <= MAX_INT:
             raise FrameError("field:items.s")
         stop = offset + size
@@ -459,6 +414,46 @@ def _decode_data(h: dict[str, Any], parts: Sequence[bytes], max_items: int) -> D
     if offset != end:
         raise FrameError("parts", f"item sizes add up to {offset}, payload has {end} bytes")
     return Data(src, dst, inc, dinc, tuple(out), _lane(h))
+
+
+def _walk(table: bytes, max_items: int) -> Iterator[tuple[Any, ...]]:
+    """The item table record by record, checking its structure as it goes.
+
+    A multicast record comes as its struct fields; a JSON-meta record as
+    ``(seq, size, JSON_META, meta, 0, 0, 0, 0)``, its meta parsed and known to
+    be an object. Lazily, so an earlier record's bad field is reported before
+    a later record's bad structure, as the caller's checks come in order.
+    """
+    pos, end, count = 0, len(table), 0
+    while pos < end:
+        if count == max_items:
+            raise FrameError("items", f"more than {max_items}")
+        count += 1
+        if pos + _PREFIX > end:
+            raise FrameError("field:items", "truncated item record")
+        kind = table[pos + 12]
+        if kind in (MULTICAST, MULTICAST_REPAIR):
+            if pos + _MULTICAST_RECORD.size > end:
+                raise FrameError("field:items", "truncated item record")
+            yield _MULTICAST_RECORD.unpack_from(table, pos)
+            pos += _MULTICAST_RECORD.size
+        elif kind == JSON_META:
+            if pos + _JSON_RECORD.size > end:
+                raise FrameError("field:items", "truncated item record")
+            seq, size, _, length = _JSON_RECORD.unpack_from(table, pos)
+            pos += _JSON_RECORD.size
+            if pos + length > end:
+                raise FrameError("field:items", "meta runs past the item table")
+            try:
+                meta = _loads(table[pos : pos + length])
+            except _JSONDecodeError:
+                raise FrameError("field:items.m", "not JSON") from None
+            if type(meta) is not dict:
+                raise FrameError("field:items.m", "not an object")
+            pos += length
+            yield (seq, size, JSON_META, meta, 0, 0, 0, 0)
+        else:
+            raise FrameError("field:items", f"item record type {kind}")
 
 
 def _decode_hb(h: dict[str, Any], parts: Sequence[bytes], max_items: int) -> Heartbeat:
