@@ -186,7 +186,7 @@ def test_backpressure_until_released() -> None:
     ack = ack_of(r, rr, 2.0)
     assert ack.rel == 3
     out = s.on_ack(ack, 2.0, sr)
-    assert out.released == [0, 1, 2]
+    assert out.released == [(0, 0, 1), (1, 0, 1), (2, 0, 1)]  # (tag, index, count)
     assert s.unreleased == 0 and s.has_room()
     s.tick(50.0, sr)
     assert sr.frames == []  # nothing left to retransmit

@@ -123,6 +123,15 @@ def test_missing_with_no_extras_is_one_range() -> None:
     assert s.missing(7, 5) == ((5, 7),)
 
 
+def assert_shape(s: SeqSet, model: set[int]) -> None:
+    """The watermark is the longest prefix of the model; the rest is sparse."""
+    floor = 0
+    while floor + 1 in model:
+        floor += 1
+    assert s.floor == floor
+    assert len(s) == sum(1 for v in model if v > floor)
+
+
 @given(st.lists(st.integers(1, 60), max_size=120))
 def test_matches_a_plain_set(values: list[int]) -> None:
     s = SeqSet()
@@ -132,11 +141,7 @@ def test_matches_a_plain_set(values: list[int]) -> None:
         model.add(v)
     for v in range(1, 62):
         assert (v in s) == (v in model)
-    floor = 0
-    while floor + 1 in model:
-        floor += 1
-    assert s.floor == floor
-    assert len(s) == sum(1 for v in model if v > floor)
+    assert_shape(s, model)
 
 
 @given(
@@ -156,3 +161,30 @@ def test_missing_and_ranges_match_a_plain_set(values: list[int], upto: int, limi
     covered = {v for lo, hi in spans for v in range(lo, hi + 1)}
     assert covered == {v for v in values if v > s.floor}
     assert s.ranges(limit) == spans[:limit]
+
+
+@given(st.lists(st.tuples(st.integers(1, 60), st.integers(0, 12)), max_size=60))
+def test_add_range_is_all_or_nothing_like_a_plain_set(runs: list[tuple[int, int]]) -> None:
+    s = SeqSet()
+    model: set[int] = set()
+    for lo, length in runs:
+        hi = lo + length
+        span = set(range(lo, hi + 1))
+        fresh = not (span & model)
+        assert s.add_range(lo, hi) == fresh
+        if fresh:
+            model |= span
+        for v in range(1, 80):
+            assert (v in s) == (v in model)
+    assert_shape(s, model)
+
+
+def test_add_range_extends_the_floor_without_storing_values() -> None:
+    s = SeqSet()
+    assert s.add_range(1, 64)
+    assert (s.floor, len(s)) == (64, 0)
+    assert s.add(66)
+    assert s.add_range(65, 65)
+    assert (s.floor, len(s)) == (66, 0)
+    assert not s.add_range(60, 70)
+    assert not s.add_range(70, 69)

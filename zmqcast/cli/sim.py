@@ -18,6 +18,7 @@ from zmqcast.sim.runner import (
     DEFAULT_MAX_TIME,
     DEFAULT_SEND_INTERVAL,
     DEFAULT_WINDOW,
+    MAX_BURST,
     MAX_WINDOW,
     WORKLOADS,
     SimParams,
@@ -146,6 +147,12 @@ def sim(
     send_interval: Annotated[
         float, typer.Option(help="Mean virtual seconds between two sends of one node.")
     ] = DEFAULT_SEND_INTERVAL,
+    burst: Annotated[
+        int,
+        typer.Option(
+            help=f"Most multicasts one chat turn sends as one batch (drawn 1..N), 1 to {MAX_BURST}."
+        ),
+    ] = 1,
 ) -> None:
     """Simulate a cluster on virtual time, inject faults, check every invariant.
 
@@ -180,6 +187,8 @@ def sim(
         fail("--max-time", f"must be in (0, 1000000] virtual seconds, got {max_time:g}")
     if not 0 < send_interval <= 60:
         fail("--send-interval", f"must be in (0, 60] virtual seconds, got {send_interval:g}")
+    if not 1 <= burst <= MAX_BURST:
+        fail("--burst", f"must be between 1 and {MAX_BURST}, got {burst}")
     try:
         SimParams(channel=ChannelMode(channel), variant=variant)
     except ValueError as exc:
@@ -202,6 +211,7 @@ def sim(
         relay=Relay(relay),
         max_time=max_time,
         send_interval=send_interval,
+        burst=burst,
     )
     result = simulate(params)
     if trace is not None:

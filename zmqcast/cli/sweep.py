@@ -24,6 +24,7 @@ from zmqcast.cli.errors import fail
 from zmqcast.cli.options import SeedOption, check_seed
 from zmqcast.sim.runner import SimParams
 from zmqcast.sim.sweep import (
+    BURSTS,
     CHANNELS,
     DEFAULT_MAX_TIME,
     EXCEPTION,
@@ -79,6 +80,7 @@ def build_matrix(
     workload: list[str] | None,
     max_time: float,
     relay: list[str] | None = None,
+    burst: list[str] | None = None,
 ) -> Matrix:
     """The matrix the filters leave; exits 2 naming the flag on a bad value."""
     fields: dict[str, Any] = {"max_time": max_time}
@@ -94,6 +96,8 @@ def build_matrix(
         fields["workloads"] = tuple(dict.fromkeys(_split(workload)))
     if relay:
         fields["relays"] = tuple(dict.fromkeys(_split(relay)))
+    if burst:
+        fields["bursts"] = _ints("--burst", _split(burst))
     try:
         matrix = Matrix(**fields)
     except MatrixError as exc:
@@ -166,10 +170,12 @@ def format_report(
         lines.append(f"  {topology:<8}  {channel:<9}  {window:>6}  {_fraction(t):>7}{mark}")
     by_workload = tally_by(outcomes, lambda p: p.workload)
     by_relay = tally_by(outcomes, lambda p: p.relay.value)
+    by_burst = tally_by(outcomes, lambda p: str(p.burst))
     lines += [
         "",
         "  by workload: " + ", ".join(f"{k} {_fraction(t)}" for k, t in by_workload.items()),
         "  by relay:    " + ", ".join(f"{k} {_fraction(t)}" for k, t in by_relay.items()),
+        "  by burst:    " + ", ".join(f"{k} {_fraction(t)}" for k, t in by_burst.items()),
     ]
     if len(outcomes) < planned:
         lines.append(f"  interrupted: {planned - len(outcomes)} of {planned} runs not done")
@@ -218,6 +224,10 @@ def report_json(
             k: {"runs": t.runs, "passed": t.passed, "failed": t.failed}
             for k, t in tally_by(outcomes, lambda p: p.relay.value).items()
         },
+        "by_burst": {
+            k: {"runs": t.runs, "passed": t.passed, "failed": t.failed}
+            for k, t in tally_by(outcomes, lambda p: str(p.burst)).items()
+        },
         "failures": [
             {"run": o.index, "failure": o.failure, "detail": o.detail, "command": o.command}
             for o in outcomes
@@ -263,6 +273,13 @@ def sweep(
         list[str] | None,
         typer.Option(metavar="<list>", help=f"Only these relay modes: {', '.join(RELAYS)}."),
     ] = None,
+    burst: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="<list>",
+            help=f"Only these burst sizes (default {', '.join(map(str, BURSTS))}).",
+        ),
+    ] = None,
     max_time: Annotated[
         float,
         typer.Option(
@@ -274,7 +291,7 @@ def sweep(
     """Swarm-test the simulator: draw runs from the whole matrix of settings.
 
     Each run draws its cluster size, topology, channel mode, window, workload,
-    messages, faults, snapshots and relay mode. Filters (repeatable or comma-separated)
+    messages, faults, snapshots, relay mode and burst. Filters (repeatable or comma-separated)
     narrow one dimension each. Prints the pass count per cell and, for every
     failure, the invariant that failed and the ``zmqcast sim`` command that
     replays it. Exits 0 if every run passed, 1 on any failure, 2 on a bad flag.
@@ -285,7 +302,7 @@ def sweep(
     if not 1 <= workers <= MAX_JOBS:
         fail("--jobs", f"must be between 1 and {MAX_JOBS}, got {workers}")
     check_seed(seed)
-    matrix = build_matrix(nodes, topology, channel, window, workload, max_time, relay)
+    matrix = build_matrix(nodes, topology, channel, window, workload, max_time, relay, burst)
     plan = draw_runs(matrix, seed, runs)
     workers = min(workers, runs)
     started = time.monotonic()

@@ -19,6 +19,8 @@ epoch stays below ``2 * horizon`` plus the origin window, and only the newest
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from zmqcast.core.seqset import SeqSet
 
 
@@ -45,6 +47,35 @@ class Deduplicator:
 
         ``stable`` is the stable floor the message carried.
         """
+        record = self._record(origin, epoch, stable)
+        if record is None:
+            return DedupOutcome.STALE_EPOCH
+        return DedupOutcome.NEW if record.add(seq) else DedupOutcome.DUPLICATE
+
+    def admit_run(self, origin: str, epoch: int, lo: int, stables: Sequence[int]) -> bool:
+        """Record the ids ``lo, lo+1, ...``, one per stable floor in ``stables``,
+        if all are new, and return True, as :meth:`admit` of each in turn would.
+
+        Otherwise record none of them and return False: the caller then admits
+        them one by one, which comes to the same (forgetting is done once
+        either way). Each floor is applied before the ids are added; that is
+        what admitting them in turn does too, as long as the run is no longer
+        than ``horizon``: a floor lies below its own message, so none of the
+        run's ids can be forgotten, and adding them cannot change whether a
+        later floor forgets. A longer run is refused.
+        """
+        if len(stables) > self.horizon:
+            return False
+        record = None
+        for stable in stables:
+            record = self._record(origin, epoch, stable)
+            if record is None:
+                return False
+        return record is not None and record.add_range(lo, lo + len(stables) - 1)
+
+    def _record(self, origin: str, epoch: int, stable: int) -> SeqSet | None:
+        """The record of ``origin``'s ``epoch`` (None if that epoch is too old),
+        first forgetting what lies far enough below ``stable``."""
         epochs = self._seen.get(origin)
         if epochs is None:
             epochs = self._seen[origin] = {}
@@ -53,7 +84,7 @@ class Deduplicator:
             if len(epochs) >= self.epochs_per_origin:
                 oldest = min(epochs)
                 if epoch < oldest:
-                    return DedupOutcome.STALE_EPOCH
+                    return None
                 del epochs[oldest]
             record = epochs[epoch] = SeqSet()
         horizon = self.horizon
@@ -64,7 +95,7 @@ class Deduplicator:
             present = sum(1 for v in record.extra if v <= target)
             self.forgotten += target - record.floor - present
             record.advance_to(target)
-        return DedupOutcome.NEW if record.add(seq) else DedupOutcome.DUPLICATE
+        return record
 
     def size(self) -> int:
         """Sparse ids held in total: the memory that could grow."""

@@ -76,6 +76,21 @@ Relay trees (config ``"relay": "tree"``, the default)
     new, as with ``"relay": "flood"``.) So repair costs flooding's price, but
     only for what was in flight at a failure, and only where one happened.
 
+Runs
+    Under load a frame carries up to ``max_batch`` items, and most of a frame
+    is consecutive messages of one origin, in order. Such a *run* is taken in
+    one step when every message of it is new here and, under holdback, next
+    in line (:meth:`Flooding._take_run`): one duplicate-suppression range, one
+    custody record (:class:`Spread`) for the whole run, one queued run per
+    target channel, and one release of the run's range upstream. The record
+    still counts each message's copies apart, so a message is released
+    upstream as soon as its own copies are, exactly as if it had come alone:
+    custody waits no longer than per message, and the arguments above hold
+    unchanged. Anything else (a duplicate or a gap inside the run, a repair
+    copy) is taken message by message, with the same outcome; so is every
+    copy when ``take_runs`` is off, which the tests compare against. An
+    origin's batch of multicasts is one run as well.
+
 Holdback (``fifo`` channels only)
     A restarted relay may forward a later message before an earlier one that
     its predecessor had handled. Messages are therefore delivered (and relayed)
@@ -113,15 +128,30 @@ Upstream = tuple[str, int, int]
 """Where a copy came from: ``(sender, sender incarnation, channel sequence)``."""
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class Spread:
-    """A message this node sent or relayed, tracked until its copies are released."""
+    """Messages this node sent or relayed together, tracked until their copies
+    are released: one custody record per run.
+
+    The run is the ``count`` messages ``key[2] .. key[2]+count-1`` of one origin
+    epoch. Relayed, they came in as consecutive items of one channel, from
+    ``upstream[2]`` on, and all went to the same targets. Copies are still
+    counted per message: a message's upstream copy is released once ``left``
+    says none of its own copies is unreleased, and the duplicates held for it
+    (see "Echoes") once ``unreceived`` says all its copies were received. So
+    the record changes nothing in when anything happens, only in what it
+    costs.
+    """
 
     key: MsgKey
+    count: int
     upstream: Upstream | None
-    unreceived: int
-    unreleased: int
-    held: list[Upstream] = field(default_factory=list)
+    unreceived: list[int]
+    """Per message of the run, its copies not yet received."""
+    left: list[int]
+    """Per message of the run, its copies not yet released."""
+    held: dict[int, list[Upstream]] = field(default_factory=dict)
+    """Per message (by its index in the run), the duplicates held for it."""
 
 
 @dataclass(slots=True)
@@ -155,6 +185,18 @@ class _Retained:
         """Every key below this is absent."""
         self.high = 0
         """The highest sequence number retained so far."""
+
+    def add_run(
+        self, lo: int, metas: list[MulticastMeta], bodies: list[bytes], window: int
+    ) -> None:
+        """Keep the run ``lo, lo+1, ...``; as :meth:`add` for each, in one step."""
+        if lo <= self.high - window or lo < self.low:
+            for i, meta in enumerate(metas):
+                self.add(lo + i, meta, bodies[i], window)
+            return
+        pairs = zip(metas, bodies, strict=True)
+        self.items.update(zip(range(lo, lo + len(metas)), pairs, strict=True))
+        self.add(lo + len(metas) - 1, metas[-1], bodies[-1], window)
 
     def add(self, oseq: int, meta: MulticastMeta, body: bytes, window: int) -> None:
         """Keep ``oseq``; drop what falls ``window`` or more below the highest."""
@@ -199,6 +241,10 @@ class FloodStats:
     stale_epoch: int = 0
     skipped: int = 0
     bad_items: int = 0
+    runs: int = 0
+    """Runs of several messages taken in one step (see "Runs")."""
+    run_messages: int = 0
+    """Messages delivered as part of those runs."""
     repaired: int = 0
     """Messages this node started a repair flood of (:meth:`Flooding.peer_failed`)
     or passed one on for (relay trees only)."""
@@ -209,6 +255,10 @@ EventSink = Callable[[str, dict[str, Any]], None]
 
 class Flooding:
     """The multicast layer of one node incarnation."""
+
+    take_runs = True
+    """False takes every copy one by one: the reference that the run path
+    (see "Runs") is tested against, with the same outcome."""
 
     def __init__(
         self,
@@ -305,60 +355,200 @@ class Flooding:
         return max(0, fits)
 
     def multicast(self, body: bytes) -> None:
-        ts = self.clock.tick_send()
-        self._own_seq += 1
-        seq = self._own_seq
-        if self._custody:
-            oldest = self._oldest_alive()
-            stable = oldest - 1 if oldest is not None else seq - 1
-        else:
-            # Nothing is tracked on lossy channels; older ids are simply given up.
-            stable = max(0, seq - 1 - self.cfg.window)
-        meta = MulticastMeta(self.id, self.inc, seq, ts, stable)
-        self.dedup.admit(self.id, self.inc, seq, stable)
-        self.stats.multicasts += 1
-        if self._trace:
-            self.event(
-                EventKind.MULTICAST,
-                {"origin": self.id, "oepoch": self.inc, "oseq": seq, "size": len(body)},
-            )
-        self._retain((self.id, self.inc, seq), meta, body)
-        spread = self._send_copies((self.id, self.inc, seq), meta, body, self._own_targets, None)
+        self.multicast_many([body])
+
+    def multicast_many(self, bodies: Sequence[bytes]) -> None:
+        """Multicast each body in turn, as one run: one custody record, one
+        duplicate-suppression range, one queued run per out-neighbour.
+
+        The caller checks :meth:`room` first. Each message still gets its own
+        sequence number, Lamport time and stable floor; within the run the
+        floor does not move, since none of the run is released yet.
+        """
+        if not bodies:
+            return
+        if not self.take_runs and len(bodies) > 1:
+            for body in bodies:
+                self.multicast_many([body])
+            return
+        first = self._own_seq + 1
+        count = len(bodies)
+        self._own_seq += count
+        oldest = self._oldest_alive() if self._custody else None
+        clock = self.clock
+        node_id, inc, window = self.id, self.inc, self.cfg.window
+        metas: list[MulticastMeta] = []
+        for i in range(count):
+            seq = first + i
+            if not self._custody:
+                # Nothing is tracked on lossy channels; older ids are simply given up.
+                stable = max(0, seq - 1 - window)
+            else:
+                stable = oldest - 1 if oldest is not None else first - 1
+            metas.append(MulticastMeta(node_id, inc, seq, clock.tick_send(), stable))
+            if self._trace:
+                self.event(
+                    EventKind.MULTICAST,
+                    {"origin": node_id, "oepoch": inc, "oseq": seq, "size": len(bodies[i])},
+                )
+        self.dedup.admit_run(node_id, inc, first, [m.sf for m in metas])
+        self.stats.multicasts += count
+        key = (node_id, inc, first)
+        body_list = list(bodies)
+        self._retain_run(key, metas, body_list)
+        spread = self._send_copies(key, metas, body_list, self._own_targets, None)
         if spread is not None:
-            self._alive[seq] = spread
+            alive = self._alive
+            for i in range(count):
+                alive[first + i] = spread
 
     def _send_copies(
         self,
         key: MsgKey,
-        meta: MulticastMeta,
-        body: bytes,
+        metas: list[MulticastMeta],
+        bodies: list[bytes],
         targets: Sequence[str],
         upstream: Upstream | None,
     ) -> Spread | None:
-        """Queue one copy per target; track them if the channels are reliable."""
+        """Queue the run ``key[2] ..`` to every target; track it if the channels
+        are reliable. ``metas`` and ``bodies`` are shared, never changed."""
+        senders = self.senders
         if not self._custody:
             for peer in targets:
-                self.senders[peer].send(meta, body)
+                senders[peer].send_run(metas, bodies)
             return None
-        spread = Spread(key, upstream, len(targets), len(targets))
-        self._spreading[key] = spread
-        self._open[key] = spread
+        count = len(metas)
+        copies = len(targets)
+        spread = Spread(key, count, upstream, [copies] * count, [copies] * count)
+        spreading, opened = self._spreading, self._open
+        origin, oepoch, first = key
+        for oseq in range(first, first + count):
+            k = (origin, oepoch, oseq)
+            spreading[k] = spread
+            opened[k] = spread
         for peer in targets:
-            self.senders[peer].send(meta, body, spread, want_receipt=True)
+            senders[peer].send_run(metas, bodies, spread, True)
         return spread
 
     # ------------------------------------------------------------- receiving
     def on_item(self, receiver: ReceiveChannel, item: Item, now: float) -> None:
         """Take one item handed up by a receive channel."""
-        # The hot path of every relay. The wire decoder has checked the
-        # header's types and bounds; the simulator's frames pass through it too.
-        meta = item.meta
-        upstream = (receiver.src, receiver.peer_inc, item.seq)
-        if type(meta) is MulticastMeta:
-            self._on_copy(receiver, item, meta, upstream, now)
-            return
-        self.stats.bad_items += 1
-        self._release(upstream, now)
+        self.on_items(receiver, [item], now)
+
+    def on_items(self, receiver: ReceiveChannel, items: Sequence[Item], now: float) -> None:
+        """Take the items a receive channel handed up, in their order.
+
+        The hot path of every node. Consecutive items carrying consecutive
+        messages of one origin epoch are taken as a run (:meth:`_take_run`);
+        the rest, and any run that is not all new and next in line, one by
+        one. The wire decoder has checked the headers' types and bounds; the
+        simulator's frames pass through it too.
+        """
+        n = len(items)
+        i = 0
+        runs = self.take_runs
+        while i < n:
+            item = items[i]
+            meta = item.meta
+            if type(meta) is not MulticastMeta:
+                self.stats.bad_items += 1
+                self._release((receiver.src, receiver.peer_inc, item.seq), now)
+                i += 1
+                continue
+            j = i + 1
+            if runs and not meta.repair:
+                origin, oepoch, oseq, seq = meta.origin, meta.oepoch, meta.oseq, item.seq
+                while j < n:
+                    nxt = items[j]
+                    m = nxt.meta
+                    step = j - i
+                    if (
+                        type(m) is not MulticastMeta
+                        or m.oseq != oseq + step
+                        or nxt.seq != seq + step
+                        or m.origin != origin
+                        or m.oepoch != oepoch
+                        or m.repair
+                    ):
+                        break
+                    j += 1
+            if j - i == 1 or not self._take_run(receiver, items[i:j], now):
+                for k in range(i, j):
+                    one = items[k]
+                    upstream = (receiver.src, receiver.peer_inc, one.seq)
+                    self._on_copy(receiver, one, one.meta, upstream, now)  # type: ignore[arg-type]
+            i = j
+
+    def _take_run(self, receiver: ReceiveChannel, run: Sequence[Item], now: float) -> bool:
+        """Deliver and relay a run of consecutive messages of one origin epoch.
+
+        Only if every message of it is new here and, under holdback, the run
+        starts where the stream waits with nothing held back: then taking it
+        in one step does what taking its copies one by one would (the same
+        deliveries, Lamport values, relays and releases), with one duplicate
+        suppression range, one custody record and one release. Returns False,
+        having changed nothing, otherwise.
+        """
+        head = run[0].meta
+        assert type(head) is MulticastMeta
+        origin, oepoch, lo = head.origin, head.oepoch, head.oseq
+        count = len(run)
+        stream_key = (origin, oepoch)
+        stream = None
+        if self._holdback:
+            stream = self._streams.get(stream_key)
+            if stream is None:
+                if lo != 1:
+                    return False
+            elif stream.next != lo or stream.waiting:
+                return False
+        metas: list[MulticastMeta] = [item.meta for item in run]  # type: ignore[misc]
+        stables = [m.sf for m in metas]
+        if not self.dedup.admit_run(origin, oepoch, lo, stables):
+            return False
+        stable = max(stables)
+        src = receiver.src
+        self.saw_epoch(origin, oepoch)
+        if stable > self._stable.get(stream_key, 0):
+            self._stable[stream_key] = stable
+        if self._holdback:
+            if stream is None:
+                stream = self._streams[stream_key] = _Stream()
+            stream.next = lo + count
+        # The Lamport rules of _on_copy and _deliver per message: a receipt
+        # merges the sender's time, and its delivery takes the merged value.
+        clock = self.clock
+        value = clock.value
+        deliveries = self.deliveries
+        bodies: list[bytes] = []
+        for item, m in zip(run, metas, strict=True):
+            ts = m.ts
+            value = (value if value > ts else ts) + 1
+            body = item.body
+            bodies.append(body)
+            deliveries.append(Delivery(origin, oepoch, m.oseq, value, ts, src, body))
+            if self._trace:
+                clock.value = clock.stamped = value
+                self._trace_delivery(m, src, receiver.name, item.seq, body)
+        clock.value = clock.stamped = value
+        self.stats.delivered += count
+        self.stats.runs += 1
+        self.stats.run_messages += count
+        key = (origin, oepoch, lo)
+        self._retain_run(key, metas, bodies)
+        tree = self._tree
+        targets: Sequence[str]
+        if tree is not None and tree.parent.get(origin) == src:
+            targets = tree.children.get(origin, ())
+        else:
+            targets = self._flood_targets(src)
+            if src in self.echo_to and src in self.senders:
+                self.stats.echoed += count
+        self.stats.relayed += len(targets) * count
+        upstream = (src, receiver.peer_inc, run[0].seq)
+        if not targets or self._send_copies(key, metas, bodies, targets, upstream) is None:
+            self._release_run(upstream, count, now)
+        return True
 
     def _on_copy(
         self,
@@ -393,7 +583,7 @@ class Flooding:
                 self._pass_repair(key, meta, item.body, src)
             spread = self._spreading.get(key)
             if spread is not None:
-                spread.held.append(upstream)
+                spread.held.setdefault(oseq - spread.key[2], []).append(upstream)
             else:
                 self._release(upstream, now)
             return
@@ -478,20 +668,7 @@ class Flooding:
         self.clock.stamp()
         self.stats.delivered += 1
         if self._trace:
-            self.event(
-                EventKind.DELIVER,
-                {
-                    "origin": origin,
-                    "oepoch": oepoch,
-                    "oseq": oseq,
-                    "from": p.src,
-                    "ch": p.channel,
-                    "cseq": p.cseq,
-                    "ts": p.ts,
-                    "size": len(p.body),
-                    **payload_fields(p.body),
-                },
-            )
+            self._trace_delivery(p.meta, p.src, p.channel, p.cseq, p.body)
         self.deliveries.append(
             Delivery(origin, oepoch, oseq, self.clock.value, p.ts, p.src, p.body)
         )
@@ -510,8 +687,26 @@ class Flooding:
             if p.src in self.echo_to and p.src in self.senders:
                 self.stats.echoed += 1
         self.stats.relayed += len(targets)
-        if not targets or self._send_copies(key, p.meta, p.body, targets, p.upstream) is None:
+        if not targets or self._send_copies(key, [p.meta], [p.body], targets, p.upstream) is None:
             self._release(p.upstream, now)
+
+    def _trace_delivery(
+        self, meta: MulticastMeta, src: str, channel: str, cseq: int, body: bytes
+    ) -> None:
+        self.event(
+            EventKind.DELIVER,
+            {
+                "origin": meta.origin,
+                "oepoch": meta.oepoch,
+                "oseq": meta.oseq,
+                "from": src,
+                "ch": channel,
+                "cseq": cseq,
+                "ts": meta.ts,
+                "size": len(body),
+                **payload_fields(body),
+            },
+        )
 
     def _flood_targets(self, src: str) -> list[str]:
         targets = self._targets.get(src)
@@ -544,9 +739,16 @@ class Flooding:
 
     # ------------------------------------------------------------- retention
     def _retain(self, key: MsgKey, meta: MulticastMeta, body: bytes) -> None:
-        if not self._custody:
-            return
-        origin, oepoch, oseq = key
+        if self._custody:
+            self._kept(key[0], key[1]).add(key[2], meta, body, self.cfg.window)
+
+    def _retain_run(self, key: MsgKey, metas: list[MulticastMeta], bodies: list[bytes]) -> None:
+        if self._custody:
+            self._kept(key[0], key[1]).add_run(key[2], metas, bodies, self.cfg.window)
+
+    def _kept(self, origin: str, oepoch: int) -> _Retained:
+        """The retained messages of ``origin``'s ``oepoch``, made if new (the
+        oldest epoch of that origin is then forgotten if too many are kept)."""
         kept = self._retained.get((origin, oepoch))
         if kept is None:
             epochs = [k for k in self._retained if k[0] == origin]
@@ -555,7 +757,7 @@ class Flooding:
                 del self._retained[evicted]
                 self._stable.pop(evicted, None)
             kept = self._retained[(origin, oepoch)] = _Retained()
-        kept.add(oseq, meta, body, self.cfg.window)
+        return kept
 
     def saw_epoch(self, origin: str, epoch: int) -> None:
         """Note that ``origin`` has reached ``epoch``, which makes older ones dead."""
@@ -575,13 +777,14 @@ class Flooding:
             else:
                 floor = self._stable.get((origin, oepoch), 0)
             for oseq, (meta, body) in kept.items.items():
-                spread = self._open.get((origin, oepoch, oseq))
+                key = (origin, oepoch, oseq)
+                spread = self._open.get(key)
                 if spread is not None:
-                    if spread.unreceived == 0:
-                        self._spreading[spread.key] = spread
-                    spread.unreceived += 1
-                    spread.unreleased += 1
-                    sender.send(meta, body, spread, want_receipt=True)
+                    index = oseq - spread.key[2]
+                    self._spreading[key] = spread
+                    spread.unreceived[index] += 1
+                    spread.left[index] += 1
+                    sender.send_run([meta], [body], spread, True, index)
                 elif oseq > floor:
                     sender.send(meta, body)
                 else:
@@ -625,30 +828,59 @@ class Flooding:
         return count
 
     # ------------------------------------------------------------- custody
-    def on_received(self, spread: Spread, now: float) -> None:
-        """One copy of ``spread`` reached its receiver's upper layer."""
-        spread.unreceived -= 1
-        if spread.unreceived == 0:
-            del self._spreading[spread.key]
-            for upstream in spread.held:
-                self._release(upstream, now)
-            spread.held.clear()
+    def on_received(self, spread: Spread, index: int, count: int, now: float) -> None:
+        """One copy each of messages ``index .. index+count-1`` of ``spread``
+        reached its receiver's upper layer; a message all of whose copies did
+        releases the duplicates held for it (see "Echoes")."""
+        unreceived = spread.unreceived
+        origin, oepoch, first = spread.key
+        held = spread.held
+        for i in range(index, index + count):
+            unreceived[i] -= 1
+            if unreceived[i] == 0:
+                self._spreading.pop((origin, oepoch, first + i), None)
+                if held:
+                    for upstream in held.pop(i, ()):
+                        self._release(upstream, now)
 
-    def on_released(self, spread: Spread, now: float) -> None:
-        """One copy of ``spread`` was released downstream."""
-        spread.unreleased -= 1
-        if spread.unreleased == 0:
-            del self._open[spread.key]
-            if spread.upstream is not None:
-                self._release(spread.upstream, now)
-            else:
-                del self._alive[spread.key[2]]
+    def on_released(self, spread: Spread, index: int, count: int, now: float) -> None:
+        """One copy each of messages ``index .. index+count-1`` of ``spread`` was
+        released downstream; a message none of whose copies is left unreleased
+        is released upstream, or, if it is this node's own, leaves the window."""
+        left = spread.left
+        origin, oepoch, first = spread.key
+        upstream = spread.upstream
+        opened = self._open
+        start = -1  # the first of a stretch of messages just freed
+        for i in range(index, index + count + 1):
+            freed = False
+            if i < index + count:
+                left[i] -= 1
+                if left[i] == 0:
+                    freed = True
+                    opened.pop((origin, oepoch, first + i), None)
+                    if upstream is None:
+                        self._alive.pop(first + i, None)
+            if freed and start < 0:
+                start = i
+            elif not freed and start >= 0:
+                if upstream is not None:
+                    src, inc, seq = upstream
+                    self._release_run((src, inc, seq + start), i - start, now)
+                start = -1
 
     def _release(self, upstream: Upstream, now: float) -> None:
         src, inc, seq = upstream
         receiver = self.receivers.get(src)
         if receiver is not None:
             receiver.release(inc, seq, now)
+
+    def _release_run(self, upstream: Upstream, count: int, now: float) -> None:
+        """Release the ``count`` consecutive items from ``upstream`` on."""
+        src, inc, seq = upstream
+        receiver = self.receivers.get(src)
+        if receiver is not None:
+            receiver.release_range(inc, seq, seq + count - 1, now)
 
     # ------------------------------------------------------------- timers
     def _skip_due(self, stream_key: tuple[str, int], stream: _Stream) -> float:

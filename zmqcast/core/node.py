@@ -302,8 +302,7 @@ class NodeCore:
         self._now = now
         flood = self.flood
         taken = min(len(bodies), flood.room())
-        for body in bodies[:taken]:
-            flood.multicast(body)
+        flood.multicast_many(bodies[:taken])
         return taken, self._finish()
 
     def attach(self, app: App, received: Mapping[tuple[str, int], SeqSet] | None = None) -> None:
@@ -462,11 +461,11 @@ class NodeCore:
                 flood.saw_epoch(frame.src, frame.inc)
                 if outcome.peer_restarted:
                     flood.replay_to(frame.src)
-            for tag in outcome.received:
-                flood.on_received(tag, now)
-            for tag in outcome.released:
+            for tag, index, count in outcome.received:
+                flood.on_received(tag, index, count, now)
+            for tag, index, count in outcome.released:
                 if type(tag) is Spread:
-                    flood.on_released(tag, now)
+                    flood.on_released(tag, index, count, now)
             return
         receiver = self.receivers.get(frame.src)
         if receiver is None:
@@ -478,10 +477,17 @@ class NodeCore:
             receiver.on_heartbeat(frame, now, self)
             return
         assert isinstance(frame, Data)
-        for item in receiver.on_data(frame, now, self):
+        items = receiver.on_data(frame, now, self)
+        if not items:
+            return
+        flood = self.flood
+        if all(type(item.meta) is MulticastMeta for item in items):
+            flood.on_items(receiver, items, now)  # the common case: runs of multicasts
+            return
+        for item in items:
             meta = item.meta
             if isinstance(meta, MulticastMeta):
-                self.flood.on_item(receiver, item, now)
+                flood.on_item(receiver, item, now)
                 continue
             kind = meta.get("t")
             if kind == APP:

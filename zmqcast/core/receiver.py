@@ -119,11 +119,21 @@ class ReceiveChannel:
         if not self._accept_epoch(frame.inc, frame.dinc, now, out):
             return []
         self._now = now
-        ready: list[Item] = []
-        limit = self.received.floor + self.cfg.reorder_limit
+        items = frame.items
+        received = self.received
+        if (
+            len(items) > 1
+            and not received.extra
+            and items[0].seq == received.floor + 1
+            and not self._buffer
+        ):
+            ready = self._in_order_run(items)
+            if ready is not None:
+                return ready
+        ready = []
+        limit = received.floor + self.cfg.reorder_limit
         fifo = self.mode is ChannelMode.FIFO
         lossy = self.mode is ChannelMode.LOSSY
-        received = self.received
         note_received = self._received_report.note
         fresh = 0
         for item in frame.items:
@@ -167,6 +177,33 @@ class ReceiveChannel:
                 self._ack_due = now + self.cfg.ack_delay
         return ready
 
+    def _in_order_run(self, items: tuple[Item, ...]) -> list[Item] | None:
+        """Take a frame whose items are exactly the next numbers, all in the
+        window, as one receipt: the watermark moves once and every item goes up.
+        Returns None, having changed nothing, for any other frame."""
+        first = items[0].seq
+        last = first + len(items) - 1
+        if last > self.received.floor + self.cfg.reorder_limit:
+            return None
+        seq = first
+        for item in items:
+            if item.seq != seq:
+                return None
+            seq += 1
+        self.received.floor = last
+        if self.mode is ChannelMode.FIFO:
+            self._next_deliver = last + 1
+        self._horizon = max(self._horizon, last)
+        count = len(items)
+        self.stats.items += count
+        if self.mode is not ChannelMode.LOSSY:
+            self._unacked += count
+            if self._unacked >= self.cfg.ack_every:
+                self._ack_now = True
+            elif self._ack_due == _NEVER:
+                self._ack_due = self._now + self.cfg.ack_delay
+        return list(items)
+
     def on_heartbeat(self, hb: Heartbeat, now: float, out: Recorder) -> None:
         """A heartbeat is always answered; its ``next`` reveals a lost tail."""
         self._ack_now = True
@@ -199,6 +236,19 @@ class ReceiveChannel:
             if self._ack_due == _NEVER:
                 # Release reports are coalesced like acks: the next ack carries them.
                 self._ack_due = now + self.cfg.ack_delay
+
+    def release_range(self, inc: int, lo: int, hi: int, now: float) -> None:
+        """As :meth:`release` for every item of ``lo..hi``, recorded in one step."""
+        if inc != self.peer_inc or self.mode is ChannelMode.LOSSY:
+            return
+        self._now = now
+        if self.released.add_range(lo, hi):
+            self._released_report.note(lo)  # the report finds the range by any member
+            if self._ack_due == _NEVER:
+                self._ack_due = now + self.cfg.ack_delay
+            return
+        for seq in range(lo, hi + 1):
+            self.release(inc, seq, now)
 
     # ----------------------------------------------------------------- output
     def tick(self, now: float, out: Recorder) -> None:

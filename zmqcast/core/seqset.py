@@ -32,29 +32,51 @@ class SeqSet:
         if value <= self.floor or value in self.extra:
             return False
         if value == self.floor + 1:
-            self.floor = value
-            extra = self.extra
-            if extra:
-                nxt = value + 1
-                while nxt in extra:
-                    extra.discard(nxt)
-                    nxt += 1
-                self.floor = nxt - 1
+            self._raise_floor(value)
         else:
             self.extra.add(value)
         return True
+
+    def add_range(self, lo: int, hi: int) -> bool:
+        """Add every value of ``lo..hi`` if none is present; return False, and
+        change nothing, if any is.
+
+        A run of consecutive sequence numbers from one frame is recorded in one
+        step: in the common case it extends the watermark, and no value is
+        stored one by one.
+        """
+        if lo <= self.floor or hi < lo:
+            return False
+        extra = self.extra
+        if extra:
+            if hi - lo < len(extra):
+                if any(v in extra for v in range(lo, hi + 1)):
+                    return False
+            elif any(lo <= v <= hi for v in extra):
+                return False
+        if lo == self.floor + 1:
+            self._raise_floor(hi)
+        else:
+            extra.update(range(lo, hi + 1))
+        return True
+
+    def _raise_floor(self, value: int) -> None:
+        """Make ``value`` the floor, then take in the extras that follow it."""
+        self.floor = value
+        extra = self.extra
+        if extra:
+            nxt = value + 1
+            while nxt in extra:
+                extra.discard(nxt)
+                nxt += 1
+            self.floor = nxt - 1
 
     def advance_to(self, floor: int) -> None:
         """Treat every value up to ``floor`` as present (used to skip a hole for good)."""
         if floor <= self.floor:
             return
-        self.floor = floor
         self.extra = {v for v in self.extra if v > floor}
-        nxt = floor + 1
-        while nxt in self.extra:
-            self.extra.discard(nxt)
-            nxt += 1
-        self.floor = nxt - 1
+        self._raise_floor(floor)
 
     def ranges(self, limit: int) -> Ranges:
         """Up to ``limit`` inclusive ranges covering the sparse values, ascending."""

@@ -59,6 +59,7 @@ DEFAULT_WINDOW = _CORE_DEFAULTS.window
 MAX_WINDOW = 65536
 DEFAULT_MAX_TIME = 900.0
 DEFAULT_SEND_INTERVAL = 0.01
+MAX_BURST = 256
 _AT_LEAST_WINDOW = ("reorder_limit", "dedup_horizon")
 """Core limits that must be at least the window (the core validates them)."""
 SUBSYSTEMS = ("net", "faults", "workload", "snapshots")
@@ -123,6 +124,10 @@ class SimParams:
     """The core's flow-control window (:attr:`CoreConfig.window`)."""
     relay: Relay = Relay.TREE
     """How multicasts spread (:attr:`CoreConfig.relay`)."""
+    burst: int = 1
+    """Most multicasts one chat turn sends at once, as one batch
+    (:meth:`NodeCore.multicast_batch`); each turn draws how many, from 1 to
+    this. Above 1, origins and relays handle runs of messages, as under load."""
 
     def __post_init__(self) -> None:
         # ``reorder=True`` (the former switch) is the probability 1.
@@ -143,6 +148,8 @@ class SimParams:
             raise ValueError(f"workload: must be one of {', '.join(WORKLOADS)}")
         if self.snapshots < 0:
             raise ValueError("snapshots: must not be negative")
+        if not 1 <= self.burst <= MAX_BURST:
+            raise ValueError(f"burst: must be between 1 and {MAX_BURST}")
         if self.snapshots and not self.has_bank:
             # The snapshot checker judges recorded balances: without a bank
             # every snapshot would be reported as broken.
@@ -205,6 +212,8 @@ class SimParams:
             parts.append(f"--window {self.window}")
         if self.relay is not Relay.TREE:
             parts.append(f"--relay {self.relay.value}")
+        if self.burst != 1:
+            parts.append(f"--burst {self.burst}")
         if self.max_time != DEFAULT_MAX_TIME:
             parts.append(f"--max-time {_flag_number(self.max_time)}")
         if self.send_interval != DEFAULT_SEND_INTERVAL:
@@ -488,10 +497,19 @@ class Simulation:
             self._push(self.now + gap, "send", name, self._send_token[name])
 
     def _chat(self, name: str, driver: NodeDriver) -> None:
-        number = self.params.messages - self.chats_left[name] + 1
-        self.chats_left[name] -= 1
-        self.multicasts += 1
-        driver.multicast(f"{name} says #{number}".encode())
+        """Multicast the next message, or with ``burst`` a drawn number of them
+        at once (as many as the windows take; the turn found room for one)."""
+        left = self.chats_left[name]
+        number = self.params.messages - left + 1
+        if self.params.burst > 1:
+            count = min(left, self.workload_rng.randint(1, self.params.burst))
+            bodies = [f"{name} says #{number + i}".encode() for i in range(count)]
+            taken = driver.multicast_batch(bodies)
+        else:
+            driver.multicast(f"{name} says #{number}".encode())
+            taken = 1
+        self.chats_left[name] -= taken
+        self.multicasts += taken
         self._after(driver)
 
     def _transfer(self, name: str, driver: NodeDriver) -> None:

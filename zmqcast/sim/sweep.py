@@ -2,7 +2,8 @@
 
 Instead of one carefully chosen fault mix, every run of a sweep draws its own
 cluster size, topology, channel mode, window, workload, message count, fault
-mix, snapshot plan and relay mode (tree or flood), switching each feature on
+mix, snapshot plan, relay mode (tree or flood) and burst size (how many
+multicasts a turn sends at once), switching each feature on
 or off at random (and, for reordering, on for every frame or for a drawn share
 of them). Runs that
 leave a feature out explore different interleavings than runs that pile every
@@ -25,7 +26,14 @@ from typing import Any
 
 from zmqcast.core.config import ChannelMode, Relay
 from zmqcast.core.snapshot import Variant
-from zmqcast.sim.runner import BANK_WORKLOADS, MAX_WINDOW, WORKLOADS, SimParams, simulate
+from zmqcast.sim.runner import (
+    BANK_WORKLOADS,
+    MAX_BURST,
+    MAX_WINDOW,
+    WORKLOADS,
+    SimParams,
+    simulate,
+)
 from zmqcast.topology import SHAPES, build, node_names
 
 CHANNELS: tuple[str, ...] = tuple(m.value for m in ChannelMode)
@@ -33,6 +41,9 @@ RELAYS: tuple[str, ...] = tuple(r.value for r in Relay)
 NODE_RANGE = (2, 8)
 """Smallest and largest cluster a sweep draws (``squares`` is always 8)."""
 WINDOWS: tuple[int, ...] = (8, 32, 256)
+BURSTS: tuple[int, ...] = (1, 4, 64)
+"""Most multicasts a chat turn sends as one batch (:attr:`SimParams.burst`):
+one at a time, small runs, and runs as long as a full frame."""
 MESSAGES = (20, 300)
 """Range of the messages per node drawn before scaling (see :func:`messages_for`)."""
 MIN_MESSAGES = 3
@@ -55,7 +66,8 @@ class MatrixError(ValueError):
     """A filter that leaves a dimension empty or names an unknown value.
 
     ``dimension`` is the matrix dimension (``nodes``, ``topology``, ``channel``,
-    ``window``, ``workload``, ``relay`` or ``max_time``), which is also the CLI flag.
+    ``window``, ``workload``, ``relay``, ``burst`` or ``max_time``), which is also
+    the CLI flag.
     """
 
     def __init__(self, dimension: str, message: str) -> None:
@@ -78,6 +90,7 @@ class Matrix:
     windows: tuple[int, ...] = WINDOWS
     workloads: tuple[str, ...] = WORKLOADS
     relays: tuple[str, ...] = RELAYS
+    bursts: tuple[int, ...] = BURSTS
     max_time: float = DEFAULT_MAX_TIME
 
     def __post_init__(self) -> None:
@@ -116,6 +129,12 @@ class Matrix:
             self.relays,
             lambda r: r in RELAYS,
             f"must be one of {', '.join(RELAYS)}",
+        )
+        _check(
+            "burst",
+            self.bursts,
+            lambda b: 1 <= b <= MAX_BURST,
+            f"must be between 1 and {MAX_BURST}",
         )
         if not 0 < self.max_time <= 1e6:
             raise MatrixError("max_time", "must be in (0, 1000000] virtual seconds")
@@ -202,6 +221,7 @@ def draw_run(matrix: Matrix, seed: int, index: int) -> SimParams:
     # an on/off switch (and 1 is that switch's "on").
     reorder = reorder_rate(rng) if reordering else 0.0
     relay = Relay(rng.choice(matrix.relays))  # last too, for the same reason
+    burst = rng.choice(matrix.bursts)  # and the burst after it
     return SimParams(
         nodes=nodes,
         messages=messages,
@@ -218,6 +238,7 @@ def draw_run(matrix: Matrix, seed: int, index: int) -> SimParams:
         variant=variant,
         window=window,
         relay=relay,
+        burst=burst,
         max_time=matrix.max_time,
     )
 
