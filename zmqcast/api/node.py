@@ -270,8 +270,9 @@ class Node:
         on_message = self._app.on_message
         for d in deliveries:
             # tuple.__new__: a third of MessageId's own constructor, once per delivery.
-            mid = _new_tuple(MessageId, (d.origin, d.oepoch, d.oseq))
-            on_message(Message(d.origin, d.body, d.lamport, False, mid))
+            origin = d.origin
+            mid = _new_tuple(MessageId, (origin, d.oepoch, d.oseq))
+            on_message(_new_tuple(Message, (origin, d.body, d.lamport, False, mid)))
 
     def _serve_waiting(self, now: float) -> float:
         """Send what now fits the windows, in order; fail what waited too long."""

@@ -30,13 +30,14 @@ class MessageId(NamedTuple):
     seq: int
 
 
-@dataclass(frozen=True, slots=True)
-class Message:
+class Message(NamedTuple):
     """One message handed to the application.
 
     A multicast delivery (``direct`` False, ``id`` its :class:`MessageId`) or a
     point-to-point message from an in-neighbour (``direct`` True, ``id``
     None). ``lamport`` is the receiving node's clock at the delivery.
+    Immutable; a named tuple, because one is made per delivery and a tuple is
+    built three times faster than a frozen dataclass.
     """
 
     origin: str
