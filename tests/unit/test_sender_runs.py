@@ -9,12 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.unit.test_channel import Recorder as Out
 from zmqcast.core.config import ChannelMode, CoreConfig
 from zmqcast.core.frames import Ack, Data, Heartbeat, ItemMeta
 from zmqcast.core.receiver import ReceiveChannel
 from zmqcast.core.sender import SendChannel
-
-from .test_channel import Recorder as Out
 
 QUIET: dict[str, Any] = {"heartbeat_interval": 100.0, "suspect_after": 200.0}
 
