@@ -66,12 +66,14 @@ class Deduplicator:
         """
         if len(stables) > self.horizon:
             return False
-        record = None
-        for stable in stables:
-            record = self._record(origin, epoch, stable)
-            if record is None:
-                return False
-        return record is not None and record.add_range(lo, lo + len(stables) - 1)
+        record = self._record(origin, epoch, stables[0])
+        if record is None:
+            return False
+        reach = 2 * self.horizon
+        for stable in stables[1:]:
+            if stable - record.floor > reach:
+                self._forget(record, stable)
+        return record.add_range(lo, lo + len(stables) - 1)
 
     def _record(self, origin: str, epoch: int, stable: int) -> SeqSet | None:
         """The record of ``origin``'s ``epoch`` (None if that epoch is too old),
@@ -87,15 +89,17 @@ class Deduplicator:
                     return None
                 del epochs[oldest]
             record = epochs[epoch] = SeqSet()
-        horizon = self.horizon
-        if stable - record.floor > 2 * horizon:
-            # Forget in steps of ``horizon``, so the set is rebuilt once per
-            # ``horizon`` ids, not on every message.
-            target = stable - horizon
-            present = sum(1 for v in record.extra if v <= target)
-            self.forgotten += target - record.floor - present
-            record.advance_to(target)
+        if stable - record.floor > 2 * self.horizon:
+            self._forget(record, stable)
         return record
+
+    def _forget(self, record: SeqSet, stable: int) -> None:
+        """Forget up to ``horizon`` below ``stable``: in steps of ``horizon``, so
+        the set is rebuilt once per ``horizon`` ids, not on every message."""
+        target = stable - self.horizon
+        present = sum(1 for v in record.extra if v <= target)
+        self.forgotten += target - record.floor - present
+        record.advance_to(target)
 
     def size(self) -> int:
         """Sparse ids held in total: the memory that could grow."""
