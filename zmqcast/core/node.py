@@ -481,14 +481,17 @@ class NodeCore:
         if not items:
             return
         flood = self.flood
-        if all(type(item.meta) is MulticastMeta for item in items):
-            flood.on_items(receiver, items, now)  # the common case: runs of multicasts
-            return
-        for item in items:
+        # Multicasts go to the flood layer a stretch at a time, so that runs
+        # survive an app message or a marker between them; the order of
+        # everything stays the channel's.
+        start = 0
+        for i, item in enumerate(items):
             meta = item.meta
             if isinstance(meta, MulticastMeta):
-                flood.on_item(receiver, item, now)
                 continue
+            if start < i:
+                flood.on_items(receiver, items[start:i], now)
+            start = i + 1
             kind = meta.get("t")
             if kind == APP:
                 if not self.snapshots.on_app(
@@ -501,7 +504,9 @@ class NodeCore:
                     self.snapshots.bad_items += 1
                 receiver.release(receiver.peer_inc, item.seq, now)
             else:
-                self.flood.on_item(receiver, item, now)
+                flood.on_item(receiver, item, now)
+        if start < len(items):
+            flood.on_items(receiver, items[start:] if start else items, now)
 
     def _dispatch_control(self, frame: Frame, now: float) -> None:
         """Frames of the control lane: snapshot markers, counts and records."""
