@@ -126,9 +126,12 @@ def test_nothing_at_or_below_the_stable_floor_is_repaired() -> None:
     _origin_dies_after_its_first_copy(net)
     net.run(FAST.suspect_after + 0.3)
     repairs = {e["node"]: e["count"] for e in net.events if e["kind"] == EventKind.REPAIR}
-    # A retains both, but "m" told it the floor passed "early". B saw no later
-    # floor than "early"'s own, so it floods that one again: a harmless duplicate.
-    assert repairs == {"A": 1, "B": 1}
+    # A retains both, but "m" told it the floor passed "early": it floods "m"
+    # only. B floods "early" again only if it suspects O before A's repair
+    # brings it "m" and its floor (a harmless duplicate): which comes first
+    # depends on when B last heard from O, so either is right.
+    assert repairs["A"] == 1
+    assert repairs.get("B", 0) <= 1
     assert [d.body for d in net.delivered["B"]] == [b"early", b"m"]
     assert [d.body for d in net.delivered["C"]] == [b"early", b"m"]
 

@@ -61,6 +61,9 @@ class CoreConfig:
     rto_max: float = 2.0
     ack_delay: float = 0.005
     """How long a receiver may hold an ack to coalesce it with later ones."""
+    digest_interval: float = 0.5
+    """How often a node sends its out-neighbours a digest of what it retains,
+    while that changes, and pulls what their digests show it lacks."""
     ack_every: int = 32
     """Ack at once after this many unacknowledged items, whatever the delay."""
     nack_interval: float = 0.1
@@ -107,6 +110,7 @@ class CoreConfig:
             ("rto_max", self.rto_max >= self.rto),
             ("ack_delay", self.ack_delay >= 0),
             ("ack_every", self.ack_every >= 1),
+            ("digest_interval", self.digest_interval > 0),
             ("nack_interval", self.nack_interval > 0),
             ("heartbeat_interval", self.heartbeat_interval > 0),
             ("suspect_after", self.suspect_after > self.heartbeat_interval),

@@ -101,6 +101,11 @@ class Deduplicator:
         self.forgotten += target - record.floor - present
         record.advance_to(target)
 
+    def record_of(self, origin: str, epoch: int) -> SeqSet | None:
+        """The ids of ``origin``'s ``epoch`` known here (read only), if any."""
+        epochs = self._seen.get(origin)
+        return epochs.get(epoch) if epochs is not None else None
+
     def size(self) -> int:
         """Sparse ids held in total: the memory that could grow."""
         return sum(len(r) for epochs in self._seen.values() for r in epochs.values())

@@ -40,6 +40,7 @@ class EventKind(StrEnum):
     SKIP = "skip"
     REPLAY = "replay"
     REPAIR = "repair"
+    PULL = "pull"
     # Channels and peers.
     RETRANSMIT = "retransmit"
     GAP = "gap"

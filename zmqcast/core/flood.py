@@ -113,8 +113,9 @@ from typing import Any
 from zmqcast.core.clock import LamportClock
 from zmqcast.core.config import ChannelMode, CoreConfig
 from zmqcast.core.dedup import Deduplicator, DedupOutcome
+from zmqcast.core.digest import DIGEST, PULL, Claims, from_meta, missing, ranges_of, to_meta
 from zmqcast.core.events import Delivery, EventKind
-from zmqcast.core.frames import Item, MulticastMeta
+from zmqcast.core.frames import Item, Meta, MulticastMeta
 from zmqcast.core.payload import payload_fields
 from zmqcast.core.receiver import ReceiveChannel
 from zmqcast.core.sender import SendChannel
@@ -241,6 +242,8 @@ class FloodStats:
     stale_epoch: int = 0
     skipped: int = 0
     bad_items: int = 0
+    served: int = 0
+    """Copies sent to neighbours that pulled them (see zmqcast.core.digest)."""
     runs: int = 0
     """Runs of several messages taken in one step (see "Runs")."""
     run_messages: int = 0
@@ -251,6 +254,7 @@ class FloodStats:
 
 
 EventSink = Callable[[str, dict[str, Any]], None]
+ControlSink = Callable[[str, Meta, bytes], None]
 
 
 class Flooding:
@@ -272,8 +276,11 @@ class Flooding:
         echo_to: frozenset[str],
         restarted: bool,
         tree: RelayTree | None = None,
+        send_control: ControlSink | None = None,
     ) -> None:
-        """Without a ``tree``, every relay floods."""
+        """Without a ``tree``, every relay floods. ``send_control(peer, meta,
+        body)`` queues an item on the control lane to ``peer``: digests and
+        pulls (:mod:`zmqcast.core.digest`) go that way; without it, none."""
         self.id = node_id
         self.inc = inc
         self.cfg = cfg
@@ -308,6 +315,20 @@ class Flooding:
             if tree is None
             else [p for p in tree.children.get(node_id, ()) if p in senders]
         )
+        # Digests and pulls (see zmqcast.core.digest).
+        self._send_control = send_control
+        self._retained_version = 0
+        """Bumped whenever the retention store takes a message."""
+        self._digest_sent: dict[str, tuple[int, int]] = {}
+        """Per out-neighbour, the version and peer incarnation of the last digest sent."""
+        self._digest_dirty = False
+        """Some out-neighbour may lack this node's current digest."""
+        self._digest_due = 0.0
+        self._claims: dict[str, tuple[float, Claims]] = {}
+        """Per neighbour, when its digest came and what of it is still to pull."""
+        self._pulled: dict[tuple[str, int, int], float] = {}
+        """Messages pulled lately, and when: not pulled from another neighbour
+        before ``rto_max``."""
 
     # ------------------------------------------------------------- sending
     def _oldest_alive(self) -> int | None:
@@ -741,10 +762,14 @@ class Flooding:
     def _retain(self, key: MsgKey, meta: MulticastMeta, body: bytes) -> None:
         if self._custody:
             self._kept(key[0], key[1]).add(key[2], meta, body, self.cfg.window)
+            self._retained_version += 1
+            self._digest_dirty = self._send_control is not None
 
     def _retain_run(self, key: MsgKey, metas: list[MulticastMeta], bodies: list[bytes]) -> None:
         if self._custody:
             self._kept(key[0], key[1]).add_run(key[2], metas, bodies, self.cfg.window)
+            self._retained_version += 1
+            self._digest_dirty = self._send_control is not None
 
     def _kept(self, origin: str, oepoch: int) -> _Retained:
         """The retained messages of ``origin``'s ``oepoch``, made if new (the
@@ -766,6 +791,7 @@ class Flooding:
 
     def replay_to(self, peer: str) -> int:
         """Send ``peer``'s new incarnation the retained messages it may lack."""
+        self._digest_dirty = self._send_control is not None and bool(self._retained)
         sender = self.senders.get(peer)
         if sender is None or not self._custody:
             return 0
@@ -907,7 +933,14 @@ class Flooding:
         return stream.since + self.cfg.holdback_timeout if passed else _NEVER
 
     def tick(self, now: float) -> None:
-        """Give up the holdback gaps whose time has come (see :meth:`_skip_due`)."""
+        """Give up the holdback gaps whose time has come (see :meth:`_skip_due`);
+        send digests and pull what neighbours' digests show missing."""
+        if now >= self._digest_timer():
+            self._digest_due = now + self.cfg.digest_interval
+            if self._digest_dirty:
+                self._send_digests()
+            if self._claims:
+                self._pull(now)
         if not self._streams:
             return
         for stream_key, stream in list(self._streams.items()):
@@ -920,10 +953,105 @@ class Flooding:
                 self._skip(stream_key, stream, upto, now)
 
     def next_deadline(self) -> float:
-        due = _NEVER
+        due = self._digest_timer()
         for stream_key, stream in self._streams.items():
             due = min(due, self._skip_due(stream_key, stream))
         return due
+
+    # ------------------------------------------------------------- digests and pulls
+    def _digest_timer(self) -> float:
+        """When digests or pulls next need a turn: never while there is nothing to do."""
+        return self._digest_due if self._digest_dirty or self._claims else _NEVER
+
+    def _send_digests(self) -> None:
+        """Tell every connected out-neighbour what this node retains, if that changed."""
+        assert self._send_control is not None
+        if not self._retained:
+            self._digest_dirty = False
+            return
+        version = self._retained_version
+        meta: Meta | None = None
+        waiting = False
+        for peer, sender in self.senders.items():
+            if not sender.connected:
+                waiting = True
+                continue
+            mark = (version, sender.peer_inc)
+            if self._digest_sent.get(peer) == mark:
+                continue
+            if meta is None:
+                meta = to_meta(
+                    DIGEST, {key: ranges_of(kept.items) for key, kept in self._retained.items()}
+                )
+            self._send_control(peer, meta, b"")
+            self._digest_sent[peer] = mark
+        self._digest_dirty = waiting
+
+    def on_digest(self, src: str, meta: Meta, now: float) -> bool:
+        """Keep ``src``'s digest; False if it is malformed."""
+        claims = from_meta(meta)
+        if claims is None:
+            return False
+        if self._custody:
+            self._claims[src] = (now, claims)
+        return True
+
+    def _pull(self, now: float) -> None:
+        """Ask each neighbour for what its digest, at least an interval old, shows
+        this node lacks above the stable floor (see zmqcast.core.digest)."""
+        assert self._send_control is not None
+        cfg = self.cfg
+        pulled = self._pulled
+        for key, at in list(pulled.items()):
+            if now - at >= cfg.rto_max:
+                del pulled[key]
+        for peer, (at, claims) in list(self._claims.items()):
+            if now - at < cfg.digest_interval:
+                continue
+            want, keep = missing(
+                claims, self.dedup.record_of, self._stable, pulled, cfg.window, cfg.reorder_limit
+            )
+            if keep:
+                self._claims[peer] = (at, keep)
+            else:
+                del self._claims[peer]
+            if not want:
+                continue
+            count = 0
+            for (origin, oepoch), spans in want.items():
+                for lo, hi in spans:
+                    for oseq in range(lo, hi + 1):
+                        pulled[(origin, oepoch, oseq)] = now
+                    count += hi - lo + 1
+            self._send_control(peer, to_meta(PULL, want), b"")
+            self.event(EventKind.PULL, {"peer": peer, "count": count})
+
+    def on_pull(self, src: str, meta: Meta) -> bool:
+        """Send ``src`` the retained copies it asks for; False if the item is malformed."""
+        claims = from_meta(meta)
+        if claims is None:
+            return False
+        sender = self.senders.get(src)
+        if sender is None or not self._custody:
+            return True
+        for key, spans in claims.items():
+            kept = self._retained.get(key)
+            if kept is None:
+                continue
+            items = kept.items
+            for lo, hi in spans:
+                # Clipped to what is retained: a huge range costs no more than the store.
+                first, last = max(lo, kept.low), min(hi, kept.high)
+                for oseq in range(first, last + 1):
+                    copy = items.get(oseq)
+                    if copy is not None:
+                        sender.send(copy[0], copy[1])
+                        self.stats.served += 1
+        return True
+
+    def busy(self) -> bool:
+        """Digests not yet sent, or claims not yet pulled: repair may still come."""
+        return self._digest_dirty or bool(self._claims)
 
     # ------------------------------------------------------------- inspection
     def sizes(self) -> dict[str, int]:

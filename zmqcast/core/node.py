@@ -17,6 +17,7 @@ from typing import Any
 from zmqcast.core.clock import LamportClock
 from zmqcast.core.config import FRAME_HEADROOM, ChannelMode, CoreConfig
 from zmqcast.core.detector import FailureDetector
+from zmqcast.core.digest import DIGEST, PULL
 from zmqcast.core.events import EventKind, Outputs
 from zmqcast.core.flood import Flooding, Spread
 from zmqcast.core.frames import (
@@ -135,6 +136,7 @@ class NodeCore:
             frozenset(p for p in echo_to if p in self.senders),
             restarted,
             tree,
+            self._send_ctl_item,
         )
         self.snapshots = SnapshotLayer(
             node_id,
@@ -282,7 +284,7 @@ class NodeCore:
         lossy channels no receiver still waiting out a gap or an ack (a loss
         there is declared, not repaired, so it is news until then).
         """
-        if not (self.connected() and self.settled()):
+        if not (self.connected() and self.settled()) or self.flood.busy():
             return False
         lossy = self.cfg.mode is ChannelMode.LOSSY
         for r in self.receivers.values():
@@ -524,8 +526,17 @@ class NodeCore:
         if isinstance(frame, Heartbeat):
             receiver.on_heartbeat(frame, now, self)
             return
+        flood = self.flood
         for item in receiver.on_data(frame, now, self):
-            if not self.snapshots.on_control(frame.src, item, now):
+            meta = item.meta
+            kind = meta.get("t") if isinstance(meta, dict) else None
+            if kind == DIGEST and isinstance(meta, dict):
+                if not flood.on_digest(frame.src, meta, now):
+                    flood.stats.bad_items += 1
+            elif kind == PULL and isinstance(meta, dict):
+                if not flood.on_pull(frame.src, meta):
+                    flood.stats.bad_items += 1
+            elif not self.snapshots.on_control(frame.src, item, now):
                 self.snapshots.bad_items += 1
             receiver.release(receiver.peer_inc, item.seq, now)
 
