@@ -1050,8 +1050,18 @@ class Flooding:
         return True
 
     def busy(self) -> bool:
-        """Digests not yet sent, or claims not yet pulled: repair may still come."""
-        return self._digest_dirty or bool(self._claims)
+        """Claims not yet pulled, or a connected out-neighbour without this
+        node's current digest: repair may still come. (A neighbour that is
+        down gets the digest when it is back; it does not keep this node busy.)"""
+        if self._claims:
+            return True
+        if not self._digest_dirty or not self._retained:
+            return False
+        mark = self._retained_version
+        return any(
+            s.connected and self._digest_sent.get(p) != (mark, s.peer_inc)
+            for p, s in self.senders.items()
+        )
 
     # ------------------------------------------------------------- inspection
     def sizes(self) -> dict[str, int]:
