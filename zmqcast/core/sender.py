@@ -3,9 +3,13 @@
 Items move through three states. *Sent* items are retransmitted on a timer
 with exponential backoff (and at once on a NACK) until the receiver reports them
 *received*. Received items stay buffered until the receiver *releases* them,
-which it does once it has taken full custody (see :mod:`zmqcast.core.multicast`);
+which it does once it has taken full custody (see :mod:`zmqcast.core.flood`);
 only then are they freed. If the receiver turns out to be a new incarnation,
 every unreleased item is renumbered from 1 into the new epoch and sent again.
+
+Items queued together are kept as one run (:class:`_Run`): one record, one
+timer and one tag, with a state byte per item, so that acks and releases
+cost per run, not per item (see "Runs" in :mod:`zmqcast.core.flood`).
 
 On ``lossy`` channels nothing is kept once sent; items wait only for the
 handshake that tells the sender its peer's incarnation.
