@@ -117,3 +117,60 @@ def test_a_claim_the_holder_no_longer_serves_is_pulled_once() -> None:
     assert [(e["node"], e["peer"], e["count"]) for e in pulls] == [("P3", "P2", 1)]
     assert not p3.flood.busy()
     assert net.delivered["P3"] == []
+
+
+def test_a_hostile_digest_is_merged_and_looked_at_in_bounded_steps() -> None:
+    """The same huge range, repeated: merged into one, and each look covers at
+    most ``reach`` numbers, keeping the rest as ranges (review, 2026-12-02:
+    such a digest took 136 s and 4 GB in one look)."""
+    huge = [[1, 2**62]] * 256
+    claims = from_meta({"t": DIGEST, "d": [[f"P{i}", 1, huge] for i in range(16)]})
+    assert claims is not None
+    assert all(spans == [(1, 2**62)] for spans in claims.values())
+    want, keep = missing(claims, lambda o, e: None, {}, {}, limit=256, reach=4096)
+    pulled = sum(hi - lo + 1 for spans in want.values() for lo, hi in spans)
+    assert pulled == 256
+    assert sum(len(spans) for spans in keep.values()) <= 2 * len(claims)
+    examined = pulled + sum(
+        hi - lo + 1 for spans in keep.values() for lo, hi in spans if hi <= 4096
+    )
+    assert examined <= 16 * 4096  # nothing past floor + reach is kept
+
+
+def test_too_big_a_digest_is_cut_to_what_a_receiver_takes() -> None:
+    claims = {(f"P{i}", 1): [(2 * j + 1, 2 * j + 1) for j in range(300)] for i in range(20)}
+    meta = to_meta(DIGEST, claims)
+    assert from_meta(meta) is not None
+
+
+def test_a_pull_serves_each_retained_copy_once_whatever_it_names() -> None:
+    net = CoreNet(mesh(["P1", "P2", "P3"]), QUIET)
+    for i in range(10):
+        net.multicast("P1", f"m{i}".encode())
+    net.run(0.1)
+    p2 = net.cores["P2"]
+    before = p2.status().items_sent
+    assert p2.flood.on_pull("P3", {"t": PULL, "d": [["P1", 1, [[1, 2**62]] * 256]]})
+    # P2 knows the floor passed most of them: it serves only what lies above.
+    served = p2.status().items_sent - before
+    assert served == p2.flood.stats.served <= 10
+
+
+def test_a_restarted_node_is_not_offered_what_is_stable() -> None:
+    """P1's messages were released everywhere; P2 restarts. P1's digest leaves
+    out what is at or below its floor, so the new P2 pulls nothing and
+    delivers none of them again (review, 2026-12-02: it pulled all six)."""
+    cfg = dataclasses.replace(QUIET, heartbeat_interval=0.2)
+    net = CoreNet(mesh(["P1", "P2"]), cfg)
+    for i in range(6):
+        net.multicast("P1", f"m{i}".encode())
+        net.run(0.05)
+    net.run(1.0)
+    assert net.cores["P1"].idle()
+    net.down.add("P2")
+    net.run(0.5)
+    net.delivered["P2"].clear()
+    net.boot("P2", 2)
+    net.run(3.0)
+    assert net.delivered["P2"] == []
+    assert not any(e["kind"] == EventKind.PULL for e in net.events)

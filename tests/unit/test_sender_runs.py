@@ -218,3 +218,97 @@ def test_every_item_is_released_and_received_once_whatever_the_acks(
     assert s.unreleased == 0 and s.has_room()
     # Every item's receipt is reported exactly once, by the end.
     assert receipts == set(tags)
+
+
+def test_a_nack_naming_one_run_twice_resends_it_once_and_keeps_the_index() -> None:
+    """Two gaps of one run in one ack (frames 1 and 3 of a batch lost): the run
+    was split once per range, the second time from a record already replaced,
+    and a later tick failed on a number left in the index (review, 2026-12-02)."""
+    s, out = connected(nack_interval=0.005)
+    s.send_run(metas(6), bodies(6), "t", True)
+    s.flush(0.0, out)
+    out.take()
+    s.on_ack(Ack("B", "A", 1, 1, ack=0, rel=0, sack=((3, 3),), nack=((1, 2), (5, 5))), 0.01, out)
+    (frame,) = out.take()
+    assert isinstance(frame, Data) and [i.seq for i in frame.items] == [1, 2, 5]
+    assert s._firsts == sorted(s._runs) and len(set(s._firsts)) == len(s._firsts)
+    got = s.on_ack(Ack("B", "A", 1, 1, ack=6, rel=6), 0.02, out)
+    assert sorted(i for _, index, count in got.released for i in range(index, index + count)) == [
+        0,
+        1,
+        2,
+        3,
+        4,
+        5,
+    ]
+    s.send(metas(1)[0], b"x", "u", True)
+    s.flush(0.03, out)
+    s.tick(10.0, out)  # the retransmission timer walks the index
+    assert s._firsts == sorted(s._runs) == [7]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    runs=st.lists(st.integers(1, 9), min_size=1, max_size=5),
+    steps=st.lists(
+        st.tuples(
+            st.sampled_from(["sack", "nack", "srel", "cum", "tick"]),
+            st.lists(st.tuples(st.integers(1, 45), st.integers(0, 4)), min_size=1, max_size=3),
+        ),
+        max_size=20,
+    ),
+)
+def test_the_run_index_stays_whole_under_nacks_and_timers(
+    runs: list[int], steps: list[tuple[str, list[tuple[int, int]]]]
+) -> None:
+    """Whatever the acks name, several ranges at once included: the index of
+    runs matches the runs, each item is released once, and retransmissions
+    only ever carry items that were never reported received."""
+    s, out = connected(nack_interval=0.005)
+    for n, size in enumerate(runs):
+        s.send_run(metas(size), bodies(size), n, True, index=0)
+    s.flush(0.0, out)
+    out.take()
+    total = sum(runs)
+    now = 0.0
+    received: set[int] = set()
+    freed: set[tuple[int, int]] = set()
+    cum = 0
+    for kind, spans in steps:
+        now += 0.01
+        ranges = tuple(sorted((min(lo, total), min(lo + w, total)) for lo, w in spans))
+        if kind == "tick":
+            now += 5.0
+            s.tick(now, out)
+        elif kind == "cum":
+            cum = max(cum, ranges[-1][1])
+            got = s.on_ack(Ack("B", "A", 1, 1, ack=cum, rel=cum), now, out)
+            received.update(range(1, cum + 1))
+        else:
+            none: tuple[tuple[int, int], ...] = ()
+            ack = Ack(
+                "B",
+                "A",
+                1,
+                1,
+                ack=cum,
+                rel=cum,
+                sack=ranges if kind == "sack" else none,
+                srel=ranges if kind == "srel" else none,
+                nack=ranges if kind == "nack" else none,
+            )
+            got = s.on_ack(ack, now, out)
+            if kind == "srel":
+                received.update(q for lo, hi in ranges for q in range(lo, hi + 1))
+        if kind != "tick":
+            for tag, index, count in got.released:
+                for i in range(index, index + count):
+                    assert (tag, i) not in freed
+                    freed.add((tag, i))
+        for frame in out.take():
+            if isinstance(frame, Data):
+                assert not {i.seq for i in frame.items} & received
+        assert s._firsts == sorted(s._runs)
+        assert len(set(s._firsts)) == len(s._firsts)
+    s.on_ack(Ack("B", "A", 1, 1, ack=total, rel=total), now + 1, out)
+    assert s.unreleased == 0 and not s._runs and not s._firsts

@@ -11,8 +11,9 @@ Digest
     Every ``digest_interval``, while what it retains has changed, a node sends
     each out-neighbour a digest over the control lane: for each origin epoch,
     the ranges of sequence numbers in its retention store (the last
-    ``window`` messages of that epoch it delivered). The receiver keeps the
-    newest digest of each neighbour.
+    ``window`` messages of that epoch it delivered) above the stable floor it
+    knows, so that a neighbour that restarted is not offered what is settled.
+    The receiver keeps the newest digest of each neighbour.
 
 Pull
     On the same timer, a node looks at every neighbour's digest that is at
@@ -20,9 +21,9 @@ Pull
     lies above the origin's stable floor, and that this node has still not
     had (its duplicate suppression has no record of it), is *pulled*: the
     node asks that neighbour for it over the control lane, and the neighbour
-    sends its retained copy on the data channel, as a replay copy (which the
-    receiver delivers and passes on like any copy that did not come from its
-    tree parent). A message pulled from one neighbour is not pulled from
+    sends its retained copy once, on the data channel, as a plain untracked
+    copy (which the receiver delivers and passes on like any copy that did
+    not come from its tree parent). A message pulled from one neighbour is not pulled from
     another for ``rto_max``; each claim a digest makes is pulled at most
     once, so a holder that dropped a message meanwhile costs one pull, not a
     pull per interval.
@@ -55,10 +56,13 @@ StreamKey = tuple[str, int]
 Claims = dict[StreamKey, list[tuple[int, int]]]
 """Per origin epoch, inclusive ranges of sequence numbers."""
 
-MAX_ENTRIES = 4096
+MAX_ENTRIES = 1024
 """Most origin epochs one digest or pull may name."""
 MAX_RANGES = 256
 """Most ranges one entry may hold."""
+MAX_TOTAL_RANGES = 4096
+"""Most ranges one digest or pull may hold in all (about 80 KB of JSON at
+most; a sender leaves out what does not fit and says it in a later digest)."""
 
 
 def ranges_of(values: Iterable[int]) -> list[tuple[int, int]]:
@@ -73,26 +77,44 @@ def ranges_of(values: Iterable[int]) -> list[tuple[int, int]]:
 
 
 def to_meta(kind: str, claims: Mapping[StreamKey, list[tuple[int, int]]]) -> Meta:
-    """The control item's header: ``{"t": kind, "d": [[origin, epoch, [[lo, hi], ...]], ...]}``."""
-    return {
-        "t": kind,
-        "d": [[o, e, [[lo, hi] for lo, hi in r]] for (o, e), r in claims.items() if r],
-    }
+    """The control item's header: ``{"t": kind, "d": [[origin, epoch, [[lo, hi], ...]], ...]}``.
+
+    Entries and ranges past the limits that :func:`from_meta` accepts are
+    left out, the highest ranges of an entry first, so an item is never
+    refused for its size.
+    """
+    entries: list[list[Any]] = []
+    room = MAX_TOTAL_RANGES
+    for (origin, epoch), spans in claims.items():
+        if not spans:
+            continue
+        if len(entries) == MAX_ENTRIES or room <= 0:
+            break
+        kept = spans[: min(MAX_RANGES, room)]
+        room -= len(kept)
+        entries.append([origin, epoch, [[lo, hi] for lo, hi in kept]])
+    return {"t": kind, "d": entries}
 
 
 def from_meta(meta: Meta) -> Claims | None:
-    """The entries of a digest or pull item; None if it is malformed."""
+    """The entries of a digest or pull item; None if it is malformed.
+
+    Each entry's ranges come back sorted and merged, so no number is named
+    twice however the item was written.
+    """
     entries = meta.get("d")
     if not isinstance(entries, list) or len(entries) > MAX_ENTRIES:
         return None
     claims: Claims = {}
+    total = 0
     for entry in entries:
         if not (isinstance(entry, list) and len(entry) == 3):
             return None
         origin, epoch, spans = entry
         if not (isinstance(origin, str) and _positive(epoch) and isinstance(spans, list)):
             return None
-        if len(spans) > MAX_RANGES:
+        total += len(spans)
+        if len(spans) > MAX_RANGES or total > MAX_TOTAL_RANGES:
             return None
         out: list[tuple[int, int]] = []
         for span in spans:
@@ -102,8 +124,20 @@ def from_meta(meta: Meta) -> Claims | None:
             if not (_positive(lo) and _positive(hi) and lo <= hi):
                 return None
             out.append((lo, hi))
-        claims[(origin, epoch)] = out
+        claims[(origin, epoch)] = _merged(out + claims.get((origin, epoch), []))
     return claims
+
+
+def _merged(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """``spans`` sorted, with overlapping and touching ranges joined."""
+    out: list[tuple[int, int]] = []
+    for lo, hi in sorted(spans):
+        if out and lo <= out[-1][1] + 1:
+            if hi > out[-1][1]:
+                out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
 
 
 def _positive(value: Any) -> bool:
@@ -121,26 +155,38 @@ def missing(
     """Split a neighbour's claims into what to pull now and what to keep.
 
     A claimed message is dropped if this node has a record of it (``record_of``)
-    or it lies at or below the stable floor (``floors``). Of the rest, one in
-    ``skip`` (pulled lately from someone else) is kept for later, and up to
-    ``limit`` others are pulled. Claims more than ``reach`` above the
-    floor are left for a later digest, so a hostile digest costs no more than
-    an honest one.
+    or it lies at or below the stable floor (``floors``), and so is a claim
+    more than ``reach`` above that floor (no honest holder retains it). Of
+    the rest, one in ``skip`` (pulled lately from someone else) is kept for
+    later, and up to ``limit`` others are pulled. At most ``reach`` numbers
+    are looked at in one call; ranges not reached yet are kept whole. The
+    ranges come merged from :func:`from_meta`, so the work and the claims
+    kept are bounded by ``reach`` and by the item's size, whatever it says.
     """
     pull: Claims = {}
     keep: Claims = {}
     budget = limit
+    work = reach
     for key, spans in claims.items():
         origin, epoch = key
         record = record_of(origin, epoch)
         floor = max(record.floor if record is not None else 0, floors.get(key, 0))
         want: list[int] = []
         later: list[int] = []
+        unseen: list[tuple[int, int]] = []
         top = floor + reach
         for lo, hi in spans:
             if hi <= floor or lo > top:
                 continue
-            for oseq in range(max(lo, floor + 1), min(hi, top) + 1):
+            start, stop = max(lo, floor + 1), min(hi, top)
+            if work <= 0:
+                unseen.append((start, stop))
+                continue
+            end = min(stop, start + work - 1)
+            work -= end - start + 1
+            if end < stop:
+                unseen.append((end + 1, stop))
+            for oseq in range(start, end + 1):
                 if record is not None and oseq in record:
                     continue
                 if (origin, epoch, oseq) in skip or budget <= 0:
@@ -150,6 +196,6 @@ def missing(
                     budget -= 1
         if want:
             pull[key] = ranges_of(want)
-        if later:
-            keep[key] = ranges_of(later)
+        if later or unseen:
+            keep[key] = _merged(ranges_of(later) + unseen)
     return pull, keep

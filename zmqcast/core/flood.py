@@ -797,11 +797,7 @@ class Flooding:
             return 0
         count = 0
         for (origin, oepoch), kept in self._retained.items():
-            if origin == self.id and oepoch == self.inc:
-                oldest = self._oldest_alive()
-                floor = oldest - 1 if oldest is not None else self._own_seq
-            else:
-                floor = self._stable.get((origin, oepoch), 0)
+            floor = self._known_floor(origin, oepoch)
             for oseq, (meta, body) in kept.items.items():
                 key = (origin, oepoch, oseq)
                 spread = self._open.get(key)
@@ -819,6 +815,14 @@ class Flooding:
         if count:
             self.event(EventKind.REPLAY, {"peer": peer, "count": count})
         return count
+
+    def _known_floor(self, origin: str, oepoch: int) -> int:
+        """The highest stable floor this node knows for ``origin``'s ``oepoch``
+        (its own, for this incarnation's messages)."""
+        if origin == self.id and oepoch == self.inc:
+            oldest = self._oldest_alive()
+            return oldest - 1 if oldest is not None else self._own_seq
+        return self._stable.get((origin, oepoch), 0)
 
     def peer_failed(self, peer: str) -> int:
         """``peer`` restarted or is suspected: flood again what it may have cut off.
@@ -980,8 +984,15 @@ class Flooding:
             if self._digest_sent.get(peer) == mark:
                 continue
             if meta is None:
+                # Only what lies above the floor this node knows: what is at
+                # or below it is settled, and a neighbour that restarted must
+                # not be offered it (it would deliver it again).
                 meta = to_meta(
-                    DIGEST, {key: ranges_of(kept.items) for key, kept in self._retained.items()}
+                    DIGEST,
+                    {
+                        key: ranges_of(k for k in kept.items if k > self._known_floor(*key))
+                        for key, kept in self._retained.items()
+                    },
                 )
             self._send_control(peer, meta, b"")
             self._digest_sent[peer] = mark
@@ -1039,13 +1050,18 @@ class Flooding:
             if kept is None:
                 continue
             items = kept.items
+            floor = self._known_floor(*key)
             for lo, hi in spans:
-                # Clipped to what is retained: a huge range costs no more than the store.
-                first, last = max(lo, kept.low), min(hi, kept.high)
+                # The ranges come merged, and are clipped to what is retained
+                # above the floor: each copy goes once, whatever the pull says.
+                first, last = max(lo, kept.low, floor + 1), min(hi, kept.high)
                 for oseq in range(first, last + 1):
                     copy = items.get(oseq)
                     if copy is not None:
-                        sender.send(copy[0], copy[1])
+                        held, body = copy
+                        # A retained repair copy goes as a plain one: the puller
+                        # passes it on like a replay, not as a new repair flood.
+                        sender.send(held._replace(repair=False) if held.repair else held, body)
                         self.stats.served += 1
         return True
 

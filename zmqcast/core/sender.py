@@ -333,6 +333,7 @@ class SendChannel:
         picks in each.
         """
         state = run.state
+        assert self._runs.get(run.first) is run, "a run is picked at most once per transmission"
         if which is None or len(which) == run.unreceived:
             return [(run, which)]
         picked = set(which)
@@ -469,12 +470,12 @@ class SendChannel:
         i = max(0, bisect_right(firsts, lo) - 1)
         runs = self._runs
         found: list[_Run] = []
-        for first in firsts[i:]:
-            if first > hi:
-                break
-            run = runs[first]
+        count = len(firsts)
+        while i < count and firsts[i] <= hi:
+            run = runs[firsts[i]]
             if run.first + len(run.metas) > lo:
                 found.append(run)
+            i += 1
         return found
 
     def _mark(self, lo: int, hi: int, to: int, report: bool, outcome: AckOutcome) -> None:
@@ -521,7 +522,9 @@ class SendChannel:
     def _on_nack(self, ranges: Ranges, now: float, out: Recorder) -> None:
         holdoff = self.cfg.nack_interval
         last = self._next_seq - 1
-        resend: list[tuple[_Run, Sequence[int] | None]] = []
+        # Per run, every item the NACK's ranges name: a run named by two
+        # ranges is split and sent once, not once per range.
+        picked: dict[int, tuple[_Run, set[int]]] = {}
         for lo_raw, hi_raw in ranges:
             lo, hi = max(lo_raw, self._recv_cum + 1), min(hi_raw, last)
             for run in self._overlapping(lo, hi):
@@ -531,8 +534,12 @@ class SendChannel:
                 b = min(hi, run.last) - run.first
                 which = self._unreceived_of(run, a, b)
                 if which:
-                    resend.append((run, which))
-        if resend:
+                    picked.setdefault(run.first, (run, set()))[1].update(which)
+        if picked:
+            resend: list[tuple[_Run, Sequence[int] | None]] = [
+                (run, sorted(which)) for run, which in picked.values()
+            ]
+            resend.sort(key=lambda pick: pick[0].first)
             self._transmit(resend, now, out, retransmit=True)
 
     def _new_peer_epoch(self, peer_inc: int, now: float, out: Recorder) -> None:
