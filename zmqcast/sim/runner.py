@@ -389,7 +389,15 @@ class Simulation:
             if driver is None:
                 self.net.counts.to_down_node += 1
                 return
-            driver.receive([self._decode(ev.data)])
+            # Frames that reach a node at the same instant are read in one
+            # poll, as a real node's loop does, and handed over together.
+            frames = [self._decode(ev.data)]
+            queue = self._queue
+            while queue and queue[0].time == ev.time and queue[0].kind == "frame":
+                if queue[0].node != node:
+                    break
+                frames.append(self._decode(heapq.heappop(queue).data))
+            driver.receive(frames)
             self._after(driver)
         elif kind == "tick":
             driver = self.drivers[node]
