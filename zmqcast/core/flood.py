@@ -987,13 +987,11 @@ class Flooding:
                 # Only what lies above the floor this node knows: what is at
                 # or below it is settled, and a neighbour that restarted must
                 # not be offered it (it would deliver it again).
-                meta = to_meta(
-                    DIGEST,
-                    {
-                        key: ranges_of(k for k in kept.items if k > self._known_floor(*key))
-                        for key, kept in self._retained.items()
-                    },
-                )
+                claims: Claims = {}
+                for key, kept in self._retained.items():
+                    floor = self._known_floor(*key)  # once per origin epoch, not per message
+                    claims[key] = ranges_of(k for k in kept.items if k > floor)
+                meta = to_meta(DIGEST, claims)
             self._send_control(peer, meta, b"")
             self._digest_sent[peer] = mark
         self._digest_dirty = waiting
